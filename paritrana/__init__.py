@@ -1,0 +1,1 @@
+"""The `paritrana` command: runs the stack, the services, migrations, keys and the operators' tools."""

@@ -1,0 +1,143 @@
+"""`paritrana up` (and `make run`): the broker, the topics and the three services, in the foreground.
+
+Ctrl-C or SIGTERM stops every process it started. Children also get SIGTERM from the kernel if this process dies
+(PR_SET_PDEATHSIG), so nothing is left running even after a kill -9. A service that exits on its own is
+restarted after a short pause, the way a process manager would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from shared.access import AccessStore
+from shared.broker import EmbeddedBroker, die_with_parent
+from shared.kafka import ensure_topics
+from shared.settings import SERVICES, Settings
+
+RESTART_DELAY_SECONDS = 2.0
+STOP_TIMEOUT_SECONDS = 12.0
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    exited_at: float | None = None
+    log: object = field(default=None, repr=False)
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+async def prepare(settings: Settings) -> str:
+    """Topics, migrations and the demo admin key; returns the key to print."""
+    await ensure_topics(settings)
+    store = AccessStore.from_url(settings.database_url("access"))
+    try:
+        await store.database.migrate()
+        return await demo_admin_key(settings, store)
+    finally:
+        await store.database.dispose()
+
+
+async def demo_admin_key(settings: Settings, store: AccessStore) -> str:
+    """Reuse the admin key kept in var/admin.key while it still works; otherwise issue a new one."""
+    path = settings.data_dir / "admin.key"
+    if path.exists():
+        secret = path.read_text().strip()
+        if await store.authenticate(secret) is not None:
+            return secret
+    issued = await store.create("demo admin (make run)", "staff", ["admin"], ["*"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(issued.secret + "\n")
+    path.chmod(0o600)
+    return issued.secret
+
+
+def _start_service(settings: Settings, svc: ServiceProcess) -> None:
+    log_path = settings.data_dir / f"{svc.name}.log"
+    log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the child
+    env = dict(os.environ)
+    if not settings.kafka_bootstrap_servers:
+        env["PARITRANA_KAFKA_BOOTSTRAP_SERVERS"] = settings.bootstrap_servers
+    svc.process = subprocess.Popen(
+        [sys.executable, "-m", "paritrana", "serve", svc.name],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, preexec_fn=die_with_parent,
+    )
+    svc.log = log
+    svc.exited_at = None
+
+
+def _stop_services(services: list[ServiceProcess]) -> None:
+    running = [s for s in services if s.process is not None and s.process.poll() is None]
+    for s in running:
+        s.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+    for s in running:
+        try:
+            s.process.wait(max(0.1, deadline - time.monotonic()))  # type: ignore[union-attr]
+        except subprocess.TimeoutExpired:
+            s.process.kill()  # type: ignore[union-attr]
+            s.process.wait()  # type: ignore[union-attr]
+
+
+def up(settings: Settings) -> int:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    stop_requested = False
+
+    def request_stop(signum: int, _frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    broker: EmbeddedBroker | None = None
+    services = [ServiceProcess(name) for name in SERVICES]
+    try:
+        if settings.kafka_bootstrap_servers:
+            _say(f"Using the Kafka cluster at {settings.kafka_bootstrap_servers}")
+        else:
+            broker = EmbeddedBroker(settings.embedded_broker_port, settings.data_dir / "broker.log")
+            broker.start()
+            _say(f"Broker (Tansu, in memory)  {broker.bootstrap_servers}")
+        admin_key = asyncio.run(prepare(settings))
+        for svc in services:
+            _start_service(settings, svc)
+        for name in SERVICES:
+            _say(f"{name:<10} {settings.base_url(name)}   docs {settings.base_url(name)}/docs")
+        _say(f"Dashboard  {settings.base_url('award')}/")
+        _say(f"Admin API key (also in {settings.data_dir / 'admin.key'}): {admin_key}")
+        _say(f"Logs in {settings.data_dir}/*.log. Ctrl-C stops everything.")
+
+        while not stop_requested:
+            time.sleep(0.2)
+            for svc in services:
+                if svc.process is None or svc.process.poll() is None:
+                    continue
+                if svc.exited_at is None:
+                    svc.exited_at = time.monotonic()
+                    _say(f"{svc.name} exited with {svc.process.returncode}; restarting")
+                elif time.monotonic() - svc.exited_at >= RESTART_DELAY_SECONDS:
+                    svc.restarts += 1
+                    _start_service(settings, svc)
+            if broker is not None and broker.process is not None and broker.process.poll() is not None:
+                # Tansu keeps its log in memory: after a restart the topics are empty, and
+                # `paritrana enrolment republish` re-sends what enrolment stored.
+                _say("the broker exited; restarting it (its log is lost: run `paritrana enrolment republish`)")
+                broker.start()
+                asyncio.run(ensure_topics(settings))
+        return 0
+    finally:
+        _stop_services(services)
+        if broker is not None:
+            broker.stop()
+        _say("stopped")

@@ -1,0 +1,1 @@
+"""What the three Paritrana services share: settings, event contracts, Kafka, database, access and observability."""

@@ -1,0 +1,17 @@
+"""API keys: one per partner app or field-kit device, stored hashed, each with scopes and the regions it may act in.
+
+Every service checks keys against the same access store (``PARITRANA_ACCESS_DATABASE_URL``), so a revoked key
+stops working everywhere at once.
+"""
+
+from shared.access.keys import (
+    SCOPES,
+    AccessStore,
+    ApiKey,
+    IssuedKey,
+    Principal,
+    region_covers,
+)
+from shared.access.dependencies import require_scope
+
+__all__ = ["SCOPES", "AccessStore", "ApiKey", "IssuedKey", "Principal", "region_covers", "require_scope"]

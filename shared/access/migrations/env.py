@@ -1,0 +1,4 @@
+from shared.access.keys import AccessBase
+from shared.database import run_migrations
+
+run_migrations(AccessBase.metadata)

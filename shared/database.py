@@ -1,0 +1,158 @@
+"""Async SQLAlchemy 2 engine, sessions and Alembic migrations for each service's own database.
+
+SQLite (aiosqlite) is the embedded default: WAL, a busy timeout, and write transactions that start with
+``BEGIN IMMEDIATE`` so two writers queue on the lock instead of failing when a read turns into a write.
+PostgreSQL (asyncpg) is used when the URL says ``postgresql+asyncpg://``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class Base(DeclarativeBase):
+    """Declarative base; each service keeps its own MetaData by subclassing with ``metadata = MetaData()``."""
+
+
+def normalise_url(url: str) -> str:
+    """Accept the plain URLs people paste (postgresql://, sqlite:///) and pick the async driver."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///"):]
+    return url
+
+
+def is_sqlite(url: str) -> bool:
+    return normalise_url(url).startswith("sqlite")
+
+
+def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    url = normalise_url(url)
+    # A database error's text would otherwise quote the bound values: NIKs, names, phone numbers.
+    kwargs.setdefault("hide_parameters", True)
+    if not is_sqlite(url):
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 10)
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_async_engine(url, **kwargs)
+
+    path = url.split("///", 1)[1] if "///" in url else ""
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from the driver so "begin" below decides how each one starts.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = "DEFERRED" if conn.get_execution_options().get("readonly") else "IMMEDIATE"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+class Database:
+    """One service's database: engine, sessions, readiness ping and migrations."""
+
+    def __init__(self, url: str, migrations: Path | None = None, version_table: str = "alembic_version",
+                 **engine_kwargs: Any) -> None:
+        self.url = normalise_url(url)
+        self.engine = make_engine(self.url, **engine_kwargs)
+        self.migrations = migrations
+        self.version_table = version_table
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._readonly_engine = self.engine.execution_options(readonly=True)
+        self.read_sessions = async_sessionmaker(self._readonly_engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work: commits when the block ends, rolls back if it raises."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session; on SQLite it does not take the write lock."""
+        async with self.read_sessions() as session:
+            yield session
+
+    async def ping(self, timeout: float = 2.0) -> bool:
+        try:
+            async with asyncio.timeout(timeout):
+                async with self._readonly_engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:  # noqa: BLE001 - any failure means "not reachable" for /readyz
+            return False
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision of this database's chain."""
+        assert self.migrations is not None, "this database has no migration chain"
+        async with self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                # Two replicas starting together must not both run the same migration.
+                await conn.execute(text("SELECT pg_advisory_lock(hashtext(:t))"), {"t": self.version_table})
+            await conn.run_sync(self._upgrade)
+            if self.dialect == "postgresql":
+                await conn.execute(text("SELECT pg_advisory_unlock(hashtext(:t))"), {"t": self.version_table})
+            await conn.commit()
+
+    def _upgrade(self, sync_connection: Any) -> None:
+        config = alembic_config(self.migrations, self.url, self.version_table)
+        config.attributes["connection"] = sync_connection
+        command.upgrade(config, "head")
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def alembic_config(migrations: Path | None, url: str, version_table: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["version_table"] = version_table
+    return config
+
+
+def run_migrations(target_metadata: Any) -> None:
+    """The body of every service's migrations/env.py: runs on the connection Database.migrate hands over."""
+    from alembic import context
+
+    connection: AsyncConnection | None = context.config.attributes.get("connection")
+    if connection is None:
+        raise RuntimeError("run migrations through `paritrana migrate SERVICE`, not the alembic command line")
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        version_table=context.config.attributes["version_table"],
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()

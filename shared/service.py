@@ -1,0 +1,215 @@
+"""What every service process is made of, so each service only adds its routes, handlers and workers.
+
+A service's lifespan: migrate its database and the access store, then start the producer, the consumers and any
+background workers (such as the outbox relay) as tasks. The API answers at once; /readyz says 503 until the
+database and broker are reachable. On shutdown (SIGTERM) workers and consumers finish what they hold, commit, and
+the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Protocol
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
+from pydantic import BaseModel
+
+from shared.access import AccessStore, Principal, require_scope
+from shared.access.rate_limit import RateLimiter
+from shared.clock import Clock
+from shared.database import Database
+from shared.http import ApiError, BodyGuard, ErrorBody, install_error_handlers
+from shared.kafka import EventConsumer, EventProducer, Handler
+from shared.observability import configure_logging, health_router
+from shared.settings import ServiceName, Settings
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_SECONDS = 8.0
+LAG_INTERVAL_SECONDS = 5.0
+
+
+class Worker(Protocol):
+    async def run(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class Runtime:
+    """One service's database, access store, producer, consumers and background workers."""
+
+    def __init__(self, name: ServiceName, settings: Settings, migrations: Path) -> None:
+        self.name, self.settings = name, settings
+        self.database = Database(settings.database_url(name), migrations=migrations,
+                                 version_table=f"alembic_version_{name}")
+        self.access = AccessStore.from_url(settings.database_url("access"))
+        self.producer = EventProducer(settings, name)
+        self.clock = Clock(settings.clock_start)
+        self.consumers: list[EventConsumer] = []
+        self.workers: list[Worker] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._stopping = asyncio.Event()
+
+    def consume(self, topics: Sequence[str], handler: Handler, max_records: int = 500) -> EventConsumer:
+        consumer = EventConsumer(self.settings, self.name, topics, handler, producer=self.producer,
+                                 max_records=max_records)
+        self.consumers.append(consumer)
+        return consumer
+
+    def add_worker(self, worker: Worker) -> None:
+        self.workers.append(worker)
+
+    async def start(self) -> None:
+        await self.access.database.migrate()
+        await self.database.migrate()
+        self._tasks.append(asyncio.create_task(self._start_kafka(), name=f"{self.name}-kafka"))
+
+    async def _start_kafka(self) -> None:
+        try:
+            await self.producer.start(self._stopping)
+        except asyncio.CancelledError:
+            return
+        for runnable in [*self.consumers, *self.workers]:
+            self._tasks.append(asyncio.create_task(runnable.run(), name=f"{self.name}-{type(runnable).__name__}"))
+        self._tasks.append(asyncio.create_task(self._report_lag(), name=f"{self.name}-lag"))
+
+    async def _report_lag(self) -> None:
+        while not self._stopping.is_set():
+            for consumer in self.consumers:
+                with contextlib.suppress(Exception):
+                    await consumer.lag()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), LAG_INTERVAL_SECONDS)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        for runnable in [*self.workers, *self.consumers]:
+            await runnable.stop()
+        if self._tasks:
+            done, pending = await asyncio.wait(self._tasks, timeout=SHUTDOWN_GRACE_SECONDS)
+            for task in pending:
+                task.cancel()
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("%s: task %s failed: %r", self.name, task.get_name(), task.exception())
+        await self.producer.stop()
+        await self.database.dispose()
+        await self.access.database.dispose()
+
+    async def ready(self) -> dict[str, bool]:
+        return {
+            "database": await self.database.ping(),
+            "access_store": await self.access.database.ping(),
+            "broker": await self.producer.ping(),
+        }
+
+    def app(self, routers: Sequence[APIRouter], *, title: str, description: str, version: str = "1.0.0",
+            max_body_bytes: int = 1_048_576) -> FastAPI:
+        configure_logging(self.name, self.settings.log_level, self.settings.log_json, self.settings.access_log)
+        runtime = self
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            await runtime.start()
+            try:
+                yield
+            finally:
+                await runtime.stop()
+
+        app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+        app.state.runtime = runtime
+        app.state.access = runtime.access
+        app.state.rate_limiter = RateLimiter(runtime.settings.rate_limit_per_second, runtime.settings.rate_limit_burst)
+        app.state.settings = runtime.settings
+        app.state.clock = runtime.clock
+        install_error_handlers(app)
+        app.add_middleware(BodyGuard, max_bytes=max_body_bytes)
+        app.include_router(health_router({
+            "database": runtime.database.ping,
+            "access_store": runtime.access.database.ping,
+            "broker": runtime.producer.ping,
+        }))
+        app.include_router(clock_router(runtime))
+        for router in routers:
+            app.include_router(router)
+        document_shared_answers(app)
+        return app
+
+
+# Answers every service gives from shared code rather than from its routes: the body guard and the key check.
+BODY_ANSWERS = {"400": "The body is not valid JSON", "413": "The body is over the size limit",
+                "415": "The body is not application/json"}
+KEY_ANSWERS = {"401": "No API key, or an unknown or revoked one", "403": "The key lacks the scope, or the region",
+               "429": "Over the key's rate limit; see Retry-After"}
+
+
+def _needs_key(route: APIRoute) -> bool:
+    pending = list(route.dependant.dependencies)
+    while pending:
+        dependency = pending.pop()
+        if getattr(dependency.call, "__name__", "").startswith("require_"):
+            return True
+        pending.extend(dependency.dependencies)
+    return False
+
+
+def document_shared_answers(app: FastAPI) -> None:
+    """List the body guard's and the key check's statuses in each route's OpenAPI responses, so a client (and the
+    schema fuzzing in tests/security) sees every status a route can answer."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            error_schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(error_schema.pop("$defs", {}))
+            components.setdefault("ErrorBody", error_schema)
+            error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+            for context in iter_route_contexts(app.routes):
+                route = context.original_route
+                if not isinstance(route, APIRoute) or not route.include_in_schema:
+                    continue
+                answers = {**(BODY_ANSWERS if route.body_field is not None else {}),
+                           **(KEY_ANSWERS if _needs_key(route) else {})}
+                for method in route.methods:
+                    operation = schema["paths"].get(context.path_format, {}).get(method.lower())
+                    for status, description in answers.items() if operation else ():
+                        operation["responses"].setdefault(status, {"description": description, "content": error})
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+class ClockIn(BaseModel):
+    now: datetime
+
+
+def clock_router(runtime: Runtime) -> APIRouter:
+    """The service clock: readable by anyone, settable by an admin in dev mode only (demos move a stack into the
+    fiscal year they show). A production clock is the system clock."""
+    router = APIRouter(tags=["operations"])
+
+    def view() -> dict[str, Any]:
+        return {"now": runtime.clock.now().isoformat(), "today": runtime.clock.today().isoformat(),
+                "settable": runtime.settings.mode == "dev"}
+
+    @router.get("/v1/clock", summary="The service's clock")
+    async def read_clock() -> dict[str, Any]:
+        return view()
+
+    @router.put("/v1/clock", summary="Move the service's clock (dev mode, admin)",
+                responses={403: {"description": "Not an admin key, or not in dev mode"}})
+    async def set_clock(body: ClockIn, _admin: Annotated[Principal, Depends(require_scope("admin"))]) -> dict[str, Any]:
+        if runtime.settings.mode != "dev":
+            raise ApiError(403, "clock_fixed", "The clock can only be moved in dev mode.", field="now")
+        runtime.clock.set(body.now)
+        return view()
+
+    return router

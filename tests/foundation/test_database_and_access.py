@@ -1,0 +1,91 @@
+"""The database helpers and the API-key store, on SQLite and PostgreSQL."""
+
+import asyncio
+
+import pytest
+from sqlalchemy import text
+
+from shared.access import AccessStore, region_covers
+from shared.database import Database
+
+
+async def test_migrations_apply_and_are_idempotent(database_url):
+    store = AccessStore.from_url(await database_url("access"))
+    try:
+        await store.database.migrate()
+        await store.database.migrate()
+        assert await store.database.ping()
+        async with store.database.reading() as session:
+            version = (await session.execute(text("SELECT version_num FROM alembic_version_access"))).scalar_one()
+        assert version == "0002"
+    finally:
+        await store.database.dispose()
+
+
+async def test_concurrent_read_modify_write_transactions_queue_instead_of_failing(database_url):
+    database = Database(await database_url("counter"))
+    try:
+        async with database.transaction() as session:
+            await session.execute(text("CREATE TABLE counter (n INTEGER NOT NULL)"))
+            await session.execute(text("INSERT INTO counter VALUES (0)"))
+
+        async def increment() -> None:
+            async with database.transaction() as session:
+                n = (await session.execute(text("SELECT n FROM counter"))).scalar_one()
+                await asyncio.sleep(0.001)
+                # On PostgreSQL a plain read-then-write would race; the row lock makes it a queue, as on SQLite.
+                if database.dialect == "postgresql":
+                    n = (await session.execute(text("SELECT n FROM counter FOR UPDATE"))).scalar_one()
+                await session.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+
+        await asyncio.gather(*(increment() for _ in range(20)))
+        async with database.reading() as session:
+            assert (await session.execute(text("SELECT n FROM counter"))).scalar_one() == 20
+    finally:
+        await database.dispose()
+
+
+async def test_keys_are_hashed_scoped_and_revocable(database_url):
+    store = AccessStore.from_url(await database_url("access"))
+    await store.database.migrate()
+    try:
+        issued = await store.create("kit-0042", "field_kit", ["registrations:write"], ["36.72"])
+        principal = await store.authenticate(issued.secret)
+        assert principal is not None and principal.key_id == issued.key_id
+        assert principal.may_act_in("36.72") and not principal.may_act_in("36.71") and not principal.may_act_in("36")
+        assert principal.has_scope("registrations:write") and not principal.has_scope("admin")
+
+        async with store.database.reading() as session:
+            stored = (await session.execute(text("SELECT secret_sha256 FROM api_keys"))).scalar_one()
+        assert issued.secret not in stored and len(stored) == 64
+
+        assert await store.authenticate(issued.secret[:-1] + "x") is None
+        assert await store.authenticate("prt_0000000000000000_" + "a" * 43) is None
+        assert await store.authenticate("garbage") is None
+        assert await store.revoke(issued.key_id)
+        assert await store.authenticate(issued.secret) is None
+        assert not await store.revoke(issued.key_id)
+    finally:
+        await store.database.dispose()
+
+
+@pytest.mark.parametrize("granted, region, covered", [
+    ("*", "36.72", True), ("36", "36.72", True), ("36", "36", True), ("36.72", "36.72.01", True),
+    ("36.72", "36", False), ("36", "32.75", False), ("3", "36", False), ("36.7", "36.72", False),
+])
+def test_region_cover(granted: str, region: str, covered: bool) -> None:
+    assert region_covers(granted, region) is covered
+
+
+async def test_bad_key_requests_are_refused(database_url):
+    store = AccessStore.from_url(await database_url("access"))
+    await store.database.migrate()
+    try:
+        with pytest.raises(ValueError, match="scopes"):
+            await store.create("x", "partner_app", ["everything"], ["36"])
+        with pytest.raises(ValueError, match="regions"):
+            await store.create("x", "partner_app", ["admin"], ["Banten"])
+        with pytest.raises(ValueError, match="kind"):
+            await store.create("x", "robot", ["admin"], ["36"])
+    finally:
+        await store.database.dispose()

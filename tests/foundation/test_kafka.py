@@ -1,0 +1,195 @@
+"""The shared Kafka helpers on a real broker: publish, consume in another group, dead-letter, wait for a broker."""
+
+import asyncio
+import json
+import uuid
+
+import jsonschema
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from shared.broker import EmbeddedBroker
+from shared.events import WorkerRegistered, json_schema, new_event
+from shared.kafka import Consumed, EventConsumer, EventProducer, ensure_topics
+from shared.settings import Settings
+from shared.topics import WORKERS
+from tests.foundation.test_contracts import sample_registered
+from tests.support import eventually, free_port
+
+
+def settings_for(broker: EmbeddedBroker, tmp_path) -> Settings:  # noqa: ANN001
+    return Settings(kafka_bootstrap_servers=broker.bootstrap_servers, data_dir=tmp_path, kafka_session_timeout_ms=2000)
+
+
+async def test_published_event_arrives_in_another_group_with_attributes_key_and_schema(isolated_broker, tmp_path):
+    settings = settings_for(isolated_broker, tmp_path)
+    assert WORKERS.name in await ensure_topics(settings)
+    assert await ensure_topics(settings) == []  # idempotent
+
+    producer = EventProducer(settings, "enrolment")
+    await producer.start()
+    event = new_event(sample_registered(), source="/paritrana/enrolment", subject="registration")
+    await producer.publish([(event, "36.72")])
+    await producer.stop()
+
+    consumer = AIOKafkaConsumer(WORKERS.name, bootstrap_servers=settings.bootstrap_servers,
+                                group_id=f"test-{uuid.uuid4()}", auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        message = await asyncio.wait_for(consumer.getone(), 15)
+    finally:
+        await consumer.stop()
+    assert message.key == b"36.72"
+    assert dict(message.headers)["content-type"] == b"application/cloudevents+json"
+    doc = json.loads(message.value)
+    assert doc["specversion"] == "1.0"
+    assert doc["id"] == str(event.id)
+    assert doc["source"] == "/paritrana/enrolment"
+    assert doc["type"] == "worker.registered"
+    assert doc["subject"] == "registration"
+    assert doc["dataversion"] == 1
+    assert doc["time"].startswith(event.time.isoformat()[:19])
+    jsonschema.validate(doc, json_schema("worker.registered", 1))
+    assert doc["data"]["regency_code"] == "36.72"
+
+
+async def test_poison_goes_to_the_dead_letter_topic_while_good_events_flow(isolated_broker, tmp_path):
+    settings = settings_for(isolated_broker, tmp_path)
+    await ensure_topics(settings)
+    raw = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+    await raw.start()
+    producer = EventProducer(settings, "subsidy")
+    await producer.start()
+    good = [new_event(sample_registered(), source="/test") for _ in range(3)]
+    await producer.publish([(good[0], "36.72")])
+    await raw.send_and_wait(WORKERS.name, b'{"type": "worker.registered", "dataversion": 1}', key=b"36.72")
+    await raw.send_and_wait(WORKERS.name, b"\xff not json", key=b"36.72")
+    await producer.publish([(good[1], "36.72"), (good[2], "36.72")])
+    await raw.stop()
+
+    handled: list[Consumed] = []
+
+    async def handler(batch: list[Consumed]) -> None:
+        handled.extend(batch)
+
+    consumer = EventConsumer(settings, "subsidy", [WORKERS.name], handler, group_id=f"g-{uuid.uuid4()}",
+                             producer=producer)
+    task = asyncio.create_task(consumer.run())
+    await eventually(lambda: len(handled) == 3)
+    assert [c.event.id for c in handled] == [e.id for e in good]  # same key, same partition: order held
+    lag = await eventually(consumer.lag)
+    assert sum(lag.values()) == 0
+    await consumer.stop()
+    await task
+
+    dlq = AIOKafkaConsumer("subsidy.dead-letter", bootstrap_servers=settings.bootstrap_servers,
+                           group_id=f"dlq-{uuid.uuid4()}", auto_offset_reset="earliest")
+    await dlq.start()
+    try:
+        letters = []
+        while len(letters) < 2:
+            batch = await asyncio.wait_for(dlq.getmany(timeout_ms=1000), 15)
+            letters.extend(m for ms in batch.values() for m in ms)
+    finally:
+        await dlq.stop()
+    await producer.stop()
+    errors = sorted(dict(m.headers)["dlq.error"].decode() for m in letters)
+    assert errors[0].startswith("not JSON") and "invalid" in errors[1]
+    assert all(m.key == b"36.72" and dict(m.headers)["dlq.topic"] == WORKERS.name.encode() for m in letters)
+
+
+async def test_a_handler_error_that_persists_dead_letters_only_that_event(isolated_broker, tmp_path):
+    settings = settings_for(isolated_broker, tmp_path)
+    await ensure_topics(settings)
+    producer = EventProducer(settings, "award")
+    await producer.start()
+    events = [new_event(sample_registered(), source="/test") for _ in range(4)]
+    await producer.publish([(e, "36.72") for e in events])
+    bad = events[1].id
+    handled: list[uuid.UUID] = []
+
+    async def handler(batch: list[Consumed]) -> None:
+        if any(c.event.id == bad for c in batch):
+            raise ValueError("cannot handle this one")
+        handled.extend(c.event.id for c in batch)
+
+    consumer = EventConsumer(settings, "award", [WORKERS.name], handler, group_id=f"g-{uuid.uuid4()}",
+                             producer=producer)
+    task = asyncio.create_task(consumer.run())
+    await eventually(lambda: len(handled) == 3)
+    assert handled == [events[0].id, events[2].id, events[3].id]
+    await consumer.stop()
+    await task
+    await producer.stop()
+
+
+async def test_a_transient_failure_is_retried_and_nothing_is_lost(isolated_broker, tmp_path):
+    settings = settings_for(isolated_broker, tmp_path)
+    await ensure_topics(settings)
+    producer = EventProducer(settings, "award")
+    await producer.start()
+    event = new_event(sample_registered(), source="/test")
+    await producer.publish([(event, "36.72")])
+    attempts = 0
+    handled: list[uuid.UUID] = []
+
+    async def handler(batch: list[Consumed]) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts < 3:
+            raise ConnectionRefusedError("database down")
+        handled.extend(c.event.id for c in batch)
+
+    consumer = EventConsumer(settings, "award", [WORKERS.name], handler, group_id=f"g-{uuid.uuid4()}",
+                             producer=producer)
+    task = asyncio.create_task(consumer.run())
+    await eventually(lambda: handled == [event.id], timeout=30)
+    assert attempts == 3
+    await consumer.stop()
+    await task
+    await producer.stop()
+
+
+async def test_a_producer_waits_for_a_broker_that_is_not_up_yet(tmp_path):
+    port = free_port()
+    settings = Settings(kafka_bootstrap_servers=f"127.0.0.1:{port}", data_dir=tmp_path)
+    producer = EventProducer(settings, "enrolment")
+    starting = asyncio.create_task(producer.start())
+    await asyncio.sleep(1.5)
+    assert not starting.done()
+    broker = EmbeddedBroker(port, tmp_path / "late-broker.log")
+    broker.start()
+    try:
+        await asyncio.wait_for(starting, 30)
+        assert await producer.ping()
+    finally:
+        await producer.stop()
+        broker.stop()
+
+
+async def test_an_inbox_collision_with_another_member_is_retried_not_dead_lettered(isolated_broker, tmp_path):
+    from sqlalchemy.exc import IntegrityError
+
+    settings = settings_for(isolated_broker, tmp_path)
+    await ensure_topics(settings)
+    producer = EventProducer(settings, "award")
+    await producer.start()
+    events = [new_event(sample_registered(), source="/test") for _ in range(3)]
+    await producer.publish([(e, "36.72") for e in events])
+    calls = 0
+    handled: list[uuid.UUID] = []
+
+    async def handler(batch: list[Consumed]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise IntegrityError("INSERT INTO inbox", {}, Exception("duplicate key"))
+        handled.extend(c.event.id for c in batch)
+
+    consumer = EventConsumer(settings, "award", [WORKERS.name], handler, group_id=f"g-{uuid.uuid4()}",
+                             producer=producer)
+    task = asyncio.create_task(consumer.run())
+    await eventually(lambda: len(handled) == 3, timeout=30)
+    assert handled == [e.id for e in events] and calls == 2  # the whole batch again, not one by one
+    await consumer.stop()
+    await task
+    await producer.stop()
