@@ -1,0 +1,43 @@
+"""The enrolment service: registrations from partner apps and field kits, published through an outbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from shared.outbox import OutboxRelay
+from shared.service import Runtime
+from shared.settings import Settings, get_settings
+from shared.topics import DECISIONS
+
+from services.enrolment.api import document_request_bodies, router
+from services.enrolment.consumers import decisions_handler
+from services.enrolment.domain import IntakeRules
+from services.enrolment.models import outbox, outbox_lease
+from services.enrolment.repository import Registrations
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    runtime = Runtime("enrolment", settings, MIGRATIONS)
+    relay = OutboxRelay(runtime.database, outbox, outbox_lease, runtime.producer, "enrolment")
+    runtime.add_worker(relay)
+    runtime.consume([DECISIONS.name], decisions_handler(runtime.database, runtime.clock))
+    api = router(Registrations(runtime.database), IntakeRules.from_settings(settings), runtime.clock, relay.notify)
+    app = runtime.app([api], title="Paritrana enrolment", description=DESCRIPTION,
+                      max_body_bytes=settings.enrolment_max_body_bytes)
+    document_request_bodies(app)
+    return app
+
+
+DESCRIPTION = """Registrations of vulnerable workers for premium assistance (BPJS Ketenagakerjaan BPU, JKK + JKM).
+
+Authenticate with an API key: `Authorization: Bearer prt_…` (or `X-API-Key`). Writes need `registrations:write`,
+reads `registrations:read`; a key only acts in its regions and gets 403 elsewhere, whether or not a record exists.
+
+Errors are `{"errors": [{"field", "code", "message"}]}`; a 422 lists every problem found. Messages never repeat
+the submitted value. Resending a registration with the same `registration_id` is always safe.
+"""

@@ -1,0 +1,179 @@
+"""Queries on the enrolment database. Every change that publishes an event writes its outbox row in the same
+transaction, so a registration and its event are stored together or not at all."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.database import Database
+from shared.kafka import Consumed
+from shared.outbox import enqueue
+
+from services.enrolment.domain import DECISION_STATUS, LIVE_STATUSES, Decision, Registration, decide, ended_event
+from services.enrolment.models import outbox, registrations
+
+CHUNK = 500
+# The statuses inline in the SQL rather than bound: only then can SQLite see that a look-up of live NIKs lies
+# inside the partial unique index uq_registrations_live_nik (status IN ('pending_funding', 'active')) and use it,
+# instead of scanning every registration for each batch or single registration.
+_LIVE = bindparam("live_statuses", list(LIVE_STATUSES), expanding=True, literal_execute=True)
+# Attempts for one item when concurrent requests keep taking its id or NIK between the look-up and the insert.
+ITEM_ATTEMPTS = 3
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start:start + CHUNK]
+
+
+def utc(value: datetime) -> datetime:
+    """SQLite hands timestamps back without their zone; every stored timestamp is UTC."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _row(mapping: Any) -> dict[str, Any]:
+    row = dict(mapping)
+    for name in ("captured_at", "decided_at", "ended_at", "registered_at", "updated_at"):
+        if row.get(name) is not None:
+            row[name] = utc(row[name])
+    return row
+
+
+class Registrations:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def register(self, candidates: list[Registration], key_id: str, now: datetime) -> list[Decision]:
+        """Store the accepted ones with their worker.registered events; returns one decision per candidate."""
+        if not candidates:
+            return []
+        try:
+            async with self.database.transaction() as session:
+                return await self._register_together(session, candidates, key_id, now)
+        except IntegrityError:
+            # A concurrent request stored one of these ids or NIKs after our look-up (PostgreSQL only: SQLite write
+            # transactions run one at a time). Judge the batch again item by item, each in its own savepoint.
+            async with self.database.transaction() as session:
+                return [await self._register_one(session, c, key_id, now) for c in candidates]
+
+    async def _register_together(self, session: AsyncSession, candidates: list[Registration], key_id: str,
+                                 now: datetime) -> list[Decision]:
+        decisions = decide(candidates, *await self._known(session, candidates))
+        accepted = [c for c, d in zip(candidates, decisions) if d.verdict == "accepted"]
+        # The same insert order in every transaction keeps two overlapping batches from deadlocking on the index.
+        accepted.sort(key=lambda c: (c.nik, c.registration_id))
+        if accepted:
+            await session.execute(insert(registrations), [c.row(key_id, now) for c in accepted])
+            await enqueue(session, outbox, [(c.registered_event(now), c.regency_code) for c in accepted])
+        return decisions
+
+    async def _register_one(self, session: AsyncSession, candidate: Registration, key_id: str,
+                            now: datetime) -> Decision:
+        for _ in range(ITEM_ATTEMPTS):
+            [decision] = decide([candidate], *await self._known(session, [candidate]))
+            if decision.verdict != "accepted":
+                return decision
+            try:
+                async with session.begin_nested():
+                    await session.execute(insert(registrations), [candidate.row(key_id, now)])
+                    await enqueue(session, outbox, [(candidate.registered_event(now), candidate.regency_code)])
+                return decision
+            except IntegrityError:
+                continue  # the winner has committed by now, so the next look-up sees it
+        raise RuntimeError("registration kept conflicting with concurrent inserts")
+
+    async def _known(self, session: AsyncSession,
+                     candidates: Sequence[Registration]) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+        """Fingerprints of the stored registrations with these ids, and the live registrations of these NIKs."""
+        stored: dict[str, str] = {}
+        for chunk in _chunks(sorted({c.registration_id for c in candidates})):
+            result = await session.execute(select(registrations.c.registration_id, registrations.c.content_sha256)
+                                           .where(registrations.c.registration_id.in_(chunk)))
+            stored.update((r.registration_id, r.content_sha256) for r in result)
+        live: dict[tuple[str, str], str] = {}
+        for chunk in _chunks(sorted({c.nik for c in candidates})):
+            result = await session.execute(
+                select(registrations.c.nik, registrations.c.programme, registrations.c.registration_id)
+                .where(registrations.c.nik.in_(chunk), registrations.c.status.in_(_LIVE)))
+            live.update(((r.nik, r.programme), r.registration_id) for r in result)
+        return stored, live
+
+    async def get(self, registration_id: str) -> dict[str, Any] | None:
+        async with self.database.reading() as session:
+            row = (await session.execute(
+                select(registrations).where(registrations.c.registration_id == registration_id))).mappings().first()
+        return _row(row) if row is not None else None
+
+    async def page(self, *, grants: tuple[str, ...] | None, region: str | None, status: str | None,
+                   category: str | None, updated_since: datetime | None, after: tuple[datetime, str] | None,
+                   limit: int) -> list[dict[str, Any]]:
+        """Registrations in (updated_at, registration_id) order, so a client syncing with updated_since and the
+        cursor sees every change: a registration that changes moves to the end and comes round again."""
+        query = select(registrations)
+        if grants is not None:
+            query = query.where(or_(*(_in_region(g) for g in grants)))
+        if region is not None:
+            query = query.where(_in_region(region))
+        if status is not None:
+            query = query.where(registrations.c.status == status)
+        if category is not None:
+            query = query.where(registrations.c.category == category)
+        if updated_since is not None:
+            query = query.where(registrations.c.updated_at >= utc(updated_since))
+        if after is not None:
+            at, last_id = utc(after[0]), after[1]
+            query = query.where(or_(registrations.c.updated_at > at,
+                                    and_(registrations.c.updated_at == at, registrations.c.registration_id > last_id)))
+        query = query.order_by(registrations.c.updated_at, registrations.c.registration_id).limit(limit)
+        async with self.database.reading() as session:
+            return [_row(r) for r in (await session.execute(query)).mappings()]
+
+    async def end(self, row: dict[str, Any], reason: str, end_month: int, now: datetime) -> bool:
+        """End a live registration and publish worker.ended; False if it was not live (any more)."""
+        async with self.database.transaction() as session:
+            result = await session.execute(
+                update(registrations)
+                .where(registrations.c.registration_id == row["registration_id"],
+                       registrations.c.status.in_(LIVE_STATUSES))
+                .values(status="ended", status_reason=reason, end_month=end_month, ended_at=now, updated_at=now))
+            if result.rowcount != 1:
+                return False
+            await enqueue(session, outbox, [(ended_event(row, reason, end_month, now), row["regency_code"])])
+        return True
+
+
+def _in_region(code: str) -> Any:
+    column = registrations.c.province_code if len(code) == 2 else registrations.c.regency_code
+    return column == code
+
+
+_DECIDE = (
+    update(registrations)
+    .where(registrations.c.registration_id == bindparam("b_id"), registrations.c.status == "pending_funding")
+    .values(status=bindparam("b_status"), status_reason=bindparam("b_reason"), decided_at=bindparam("b_decided"),
+            updated_at=bindparam("b_now"))
+)
+
+
+async def apply_decisions(session: AsyncSession, events: list[Consumed], now: datetime) -> int:
+    """Move pending registrations to active or unfunded. Only a pending registration changes, so the first decision
+    for a registration wins and a late or replayed one is a no-op; other event types are ignored."""
+    first: dict[str, dict[str, Any]] = {}
+    for consumed in events:
+        status = DECISION_STATUS.get(consumed.event.type)
+        if status is None:
+            continue
+        data = consumed.event.data
+        first.setdefault(str(data.registration_id), {
+            "b_id": str(data.registration_id), "b_status": status,
+            "b_reason": getattr(data, "reason", None), "b_decided": utc(data.decided_at), "b_now": now,
+        })
+    if first:
+        await session.execute(_DECIDE, list(first.values()))
+    return len(first)

@@ -1,0 +1,98 @@
+"""Region scoping and scopes: a key acts only in its regions and never learns whether a record exists elsewhere."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from tests.enrolment.sample import item
+
+
+async def test_reads_show_only_records_in_the_keys_regions_and_403_hides_existence(enrolment):
+    body = item(regency="36.72")
+    async with enrolment.client("cilegon_kit") as kit:
+        assert (await kit.post("/v1/registrations", json=body)).status_code == 201
+        write_only_read = await kit.get(f"/v1/registrations/{body['registration_id']}")
+        outside_write = await kit.post("/v1/registrations", json=item(regency="36.71"))
+    async with enrolment.client("jabar_reader") as other:
+        existing = await other.get(f"/v1/registrations/{body['registration_id']}")
+        unknown = await other.get(f"/v1/registrations/{uuid.uuid4()}")
+        malformed = await other.get("/v1/registrations/not-a-uuid")
+        write = await other.post("/v1/registrations", json=item(regency="32.73"))
+        listing = await other.get("/v1/registrations", params={"region": "36"})
+    async with enrolment.client("national") as national:
+        national_unknown = await national.get(f"/v1/registrations/{uuid.uuid4()}")
+    async with enrolment.client("banten") as banten:
+        own = await banten.get(f"/v1/registrations/{body['registration_id']}")
+    async with enrolment.client(None) as anonymous:
+        no_key = await anonymous.get(f"/v1/registrations/{body['registration_id']}")
+
+    assert write_only_read.status_code == 403 and write_only_read.json()["errors"][0]["code"] == "missing_scope"
+    assert outside_write.status_code == 403 and outside_write.json()["errors"][0]["code"] == "outside_region"
+    assert existing.status_code == unknown.status_code == malformed.status_code == 403
+    assert existing.json() == unknown.json() == malformed.json()
+    assert write.status_code == 403 and write.json()["errors"][0]["code"] == "missing_scope"
+    assert listing.status_code == 403
+    assert national_unknown.status_code == 404
+    assert no_key.status_code == 401
+    assert own.status_code == 200 and own.json()["worker"]["nik"] == body["nik"]
+
+
+async def test_listing_filters_pages_with_a_cursor_and_stays_inside_the_keys_regions(enrolment):
+    # Regencies no other test uses, so the counts here are this test's own.
+    banten_items = [item(regency="36.01", category="petani" if i % 2 else "nelayan") for i in range(5)]
+    jabar_items = [item(regency="32.01") for _ in range(2)]
+    async with enrolment.client("national") as national:
+        response = await national.post("/v1/registrations/batch", json={"items": banten_items + jabar_items})
+        assert response.json()["counts"]["accepted"] == 7
+    async with enrolment.client("banten") as banten:
+        seen, cursor = [], None
+        while True:
+            params = {"region": "36.01", "limit": 2} | ({"cursor": cursor} if cursor else {})
+            page = (await banten.get("/v1/registrations", params=params)).json()
+            assert len(page["items"]) <= 2
+            seen += [r["registration_id"] for r in page["items"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        fishers = (await banten.get("/v1/registrations", params={"region": "36.01", "category": "Nelayan"})).json()
+        everything = (await banten.get("/v1/registrations", params={"limit": 1000})).json()["items"]
+        later = datetime.now(timezone.utc) + timedelta(days=400)
+        none_since = (await banten.get("/v1/registrations", params={"updated_since": later.isoformat()})).json()
+        bad_cursor = await banten.get("/v1/registrations", params={"cursor": "bm90IGEgY3Vyc29y"})
+        bad_category = await banten.get("/v1/registrations", params={"category": "astronaut"})
+        pending = (await banten.get("/v1/registrations", params={"region": "36.01", "status": "active"})).json()
+    assert sorted(seen) == sorted(b["registration_id"] for b in banten_items) and len(seen) == 5
+    assert {r["category"] for r in fishers["items"]} == {"fisher"} and len(fishers["items"]) == 3
+    assert all(r["province_code"] == "36" for r in everything)
+    assert not {b["registration_id"] for b in jabar_items} & {r["registration_id"] for r in everything}
+    assert none_since["items"] == [] and pending["items"] == []
+    assert bad_cursor.status_code == 422 and bad_category.status_code == 422
+
+
+async def test_regions_reference_list(enrolment):
+    async with enrolment.client("cilegon_kit") as client:
+        everything = (await client.get("/v1/regions")).json()
+        banten = (await client.get("/v1/regions", params={"province": "36", "districts_of": "36.72"})).json()
+        unknown = await client.get("/v1/regions", params={"province": "99"})
+    async with enrolment.client(None) as anonymous:
+        assert (await anonymous.get("/v1/regions")).status_code == 401
+    assert len(everything["provinces"]) == 38 and len(everything["regencies"]) == 514
+    assert {"code": "36.72", "name": "Kota Cilegon", "kind": "kota", "province_code": "36"} in banten["regencies"]
+    assert {r["province_code"] for r in banten["regencies"]} == {"36"}
+    assert {"code": "36.72.01", "name": "Cibeber", "kind": "kecamatan", "province_code": "36"} in banten["districts"]
+    assert unknown.status_code == 404
+
+
+async def test_the_openapi_document_describes_the_bodies_with_examples(enrolment):
+    async with enrolment.client(None) as client:
+        document = (await client.get("/openapi.json")).json()
+    post = document["paths"]["/v1/registrations"]["post"]
+    body = post["requestBody"]["content"]["application/json"]
+    assert body["schema"]["$ref"] == "#/components/schemas/RegistrationRequest"
+    assert body["examples"]["field kit"]["value"]["nik"].replace(" ", "").isdigit()
+    schemas = document["components"]["schemas"]
+    assert {"RegistrationRequest", "CoverageRequest", "BatchRequest", "BatchResponse"} <= set(schemas)
+    assert "nik" in schemas["RegistrationRequest"]["required"]
+    assert document["paths"]["/v1/registrations/batch"]["post"]["requestBody"]["content"]["application/json"][
+        "schema"]["$ref"] == "#/components/schemas/BatchRequest"
