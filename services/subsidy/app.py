@@ -1,0 +1,29 @@
+"""The subsidy service: each region's premium budget, the funding gate and the monthly ledger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from shared.outbox import OutboxRelay
+from shared.service import Runtime
+from shared.settings import Settings, get_settings
+from shared.topics import WORKERS
+
+from services.subsidy.api import routes
+from services.subsidy.consumers import WorkerEventHandler
+from services.subsidy.models import outbox, outbox_lease
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    runtime = Runtime("subsidy", settings or get_settings(), MIGRATIONS)
+    relay = OutboxRelay(runtime.database, outbox, outbox_lease, runtime.producer, "subsidy")
+    runtime.add_worker(relay)
+    runtime.consume([WORKERS.name], WorkerEventHandler(runtime.database, runtime.clock, relay.notify),
+                    max_records=runtime.settings.subsidy_batch_size)
+    return runtime.app([routes(runtime, relay)], title="Paritrana subsidy",
+                       description="Regional premium budgets at Rp16,800 per member-month, the funding gate, "
+                                   "the monthly ledger and invoices.")

@@ -1,0 +1,362 @@
+"""Queries and writes, batch-sized: one statement per table per polled batch (one per touched budget for the
+guarded commitment), never one per event."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.subsidy.domain import (
+    Adjustment, BudgetState, Line, LineChange, Plan, Rate, RateBook, RegistrationState,
+)
+from services.subsidy.models import (
+    adjustments, billing_months, budgets, funding_line_changes, funding_lines, invoices, ledger_months, rates,
+    registrations,
+)
+
+CHUNK = 500
+
+
+class ConcurrentChange(Exception):
+    """A budget changed between reading it and writing it: the whole batch is decided again."""
+
+
+class AllocationBelowCommitted(Exception):
+    def __init__(self, committed: int) -> None:
+        super().__init__("allocation below committed")
+        self.committed = committed
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    """INSERT with ON CONFLICT support on either backend."""
+    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start:start + CHUNK]
+
+
+# --- rates ------------------------------------------------------------------------------------------------------
+
+async def load_rates(session: AsyncSession) -> list[Rate]:
+    rows = (await session.execute(select(rates).order_by(rates.c.programme, rates.c.valid_from,
+                                                         rates.c.component))).all()
+    return [Rate(r.programme, r.component, r.amount_rupiah, r.valid_from, r.valid_to, r.legal_reference)
+            for r in rows]
+
+
+async def rate_book(session: AsyncSession) -> RateBook:
+    return RateBook(await load_rates(session))
+
+
+# --- the funding gate -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Seen:
+    committed: int
+    funded_members: int
+
+
+async def lock_budgets(session: AsyncSession, keys: set[tuple[str, int]]
+                       ) -> tuple[dict[tuple[str, int], BudgetState], dict[int, Seen]]:
+    """The budgets a batch may charge, row-locked on PostgreSQL (in id order, so two consumers cannot deadlock)."""
+    if not keys:
+        return {}, {}
+    regions = sorted({k[0] for k in keys})
+    years = sorted({k[1] for k in keys})
+    rows = (await session.execute(
+        select(budgets).where(budgets.c.region_code.in_(regions), budgets.c.fiscal_year.in_(years))
+        .order_by(budgets.c.id).with_for_update()
+    )).all()
+    found = {(r.region_code, r.fiscal_year): r for r in rows if (r.region_code, r.fiscal_year) in keys}
+    lines = await _lines_of(session, [r.id for r in found.values()])
+    states = {
+        key: BudgetState(r.id, r.region_code, r.fiscal_year, r.allocation_rupiah, r.committed_rupiah,
+                         r.funded_members, r.thresholds_published,
+                         tuple((line.line_id, line.amount_rupiah) for line in lines.get(r.id, ())))
+        for key, r in found.items()
+    }
+    return states, {s.id: Seen(s.committed, s.funded_members) for s in states.values()}
+
+
+async def _lines_of(session: AsyncSession, budget_ids: list[int]) -> dict[int, list[Any]]:
+    out: dict[int, list[Any]] = defaultdict(list)
+    if budget_ids:
+        for row in (await session.execute(
+            select(funding_lines).where(funding_lines.c.budget_id.in_(budget_ids))
+            .order_by(funding_lines.c.budget_id, funding_lines.c.position)
+        )).all():
+            out[row.budget_id].append(row)
+    return out
+
+
+async def load_registrations(session: AsyncSession, ids: Iterable[str]) -> dict[str, RegistrationState]:
+    wanted = sorted(set(ids))
+    found: dict[str, RegistrationState] = {}
+    for chunk in _chunks(wanted):
+        for r in (await session.execute(select(registrations).where(registrations.c.registration_id.in_(chunk)))):
+            found[r.registration_id] = RegistrationState(
+                r.registration_id, r.regency_code, r.fiscal_year, r.programme, r.start_month, r.last_month,
+                r.status, r.budget_id, r.funding_region_code, r.funding_line_id, r.granted_rupiah,
+                r.released_rupiah,
+            )
+    return found
+
+
+async def closed_months(session: AsyncSession, months: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Which of these billing months are closed, share-locking their rows so no close interleaves with us."""
+    if not months:
+        return set()
+    stmt = _insert(session, billing_months).on_conflict_do_nothing(index_elements=["fiscal_year", "month"])
+    await session.execute(stmt, [{"fiscal_year": y, "month": m, "closed_at": None} for y, m in sorted(months)])
+    years = sorted({y for y, _ in months})
+    rows = (await session.execute(
+        select(billing_months.c.fiscal_year, billing_months.c.month, billing_months.c.closed_at)
+        .where(billing_months.c.fiscal_year.in_(years))
+        .order_by(billing_months.c.fiscal_year, billing_months.c.month).with_for_update(read=True)
+    )).all()
+    return {(r.fiscal_year, r.month) for r in rows if r.closed_at is not None}
+
+
+async def apply(session: AsyncSession, plan: Plan, seen: dict[int, Seen],
+                ledger: dict[tuple[str, int, int], list[int]], carried: list[Adjustment], now: datetime) -> None:
+    """Write a decided batch. Each budget's commitment is a conditional UPDATE checked by its row count."""
+    for budget in sorted(plan.touched_budgets.values(), key=lambda b: b.id):
+        before = seen[budget.id]
+        delta = budget.committed - before.committed
+        result = await session.execute(
+            update(budgets)
+            .where(budgets.c.id == budget.id,
+                   budgets.c.committed_rupiah == before.committed,
+                   budgets.c.committed_rupiah + delta <= budgets.c.allocation_rupiah)
+            .values(committed_rupiah=budgets.c.committed_rupiah + delta,
+                    funded_members=budgets.c.funded_members + (budget.funded_members - before.funded_members),
+                    thresholds_published=budgets.c.thresholds_published.op("|")(budget.thresholds_published),
+                    updated_at=now)
+        )
+        if result.rowcount != 1:
+            raise ConcurrentChange(f"budget {budget.id}")
+
+    new = [r for r in plan.registrations.values() if r.new]
+    changed = [r for r in plan.registrations.values() if not r.new]
+    if new:
+        await session.execute(insert(registrations), [
+            {"registration_id": r.registration_id, "regency_code": r.regency_code, "fiscal_year": r.fiscal_year,
+             "programme": r.programme, "start_month": r.start_month, "last_month": r.last_month,
+             "status": r.status, "budget_id": r.budget_id, "funding_region_code": r.funding_region_code,
+             "funding_line_id": r.funding_line_id, "granted_rupiah": r.granted_rupiah,
+             "released_rupiah": r.released_rupiah, "decided_at": now,
+             "released_at": now if r.released_rupiah else None}
+            for r in new
+        ])
+    if changed:
+        await session.execute(
+            update(registrations).where(registrations.c.registration_id == bindparam("rid"))
+            .values(last_month=bindparam("last"), released_rupiah=bindparam("released"), released_at=now),
+            [{"rid": r.registration_id, "last": r.last_month, "released": r.released_rupiah} for r in changed],
+        )
+
+    if ledger:
+        stmt = _insert(session, ledger_months)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["region_code", "fiscal_year", "month"],
+            set_={
+                "members": ledger_months.c.members + stmt.excluded.members,
+                "amount_rupiah": ledger_months.c.amount_rupiah + stmt.excluded.amount_rupiah,
+                "adjustment_members": ledger_months.c.adjustment_members + stmt.excluded.adjustment_members,
+                "adjustment_rupiah": ledger_months.c.adjustment_rupiah + stmt.excluded.adjustment_rupiah,
+            },
+        )
+        await session.execute(stmt, [
+            {"region_code": region, "fiscal_year": year, "month": month, "members": d[0], "amount_rupiah": d[1],
+             "adjustment_members": d[2], "adjustment_rupiah": d[3]}
+            for (region, year, month), d in sorted(ledger.items())
+        ])
+    if carried:
+        await session.execute(insert(adjustments), [
+            {"region_code": a.region_code, "registration_id": a.registration_id, "covered_year": a.covered[0],
+             "covered_month": a.covered[1], "billed_year": a.billed[0], "billed_month": a.billed[1],
+             "members": a.members, "amount_rupiah": a.amount_rupiah, "recorded_at": now}
+            for a in carried
+        ])
+
+
+# --- budgets and lines ------------------------------------------------------------------------------------------
+
+async def budget_row(session: AsyncSession, region_code: str, fiscal_year: int, lock: bool = False) -> Any:
+    stmt = select(budgets).where(budgets.c.region_code == region_code, budgets.c.fiscal_year == fiscal_year)
+    return (await session.execute(stmt.with_for_update() if lock else stmt)).first()
+
+
+async def current_lines(session: AsyncSession, budget_id: int) -> list[Line]:
+    return [Line(r.line_id, r.source, r.amount_rupiah, r.legal_reference)
+            for r in (await _lines_of(session, [budget_id])).get(budget_id, [])]
+
+
+async def open_budget(session: AsyncSession, region_code: str, fiscal_year: int, now: datetime) -> Any:
+    """The budget's row, locked, created empty first if it is new."""
+    await session.execute(
+        _insert(session, budgets).on_conflict_do_nothing(index_elements=["region_code", "fiscal_year"]),
+        [{"region_code": region_code, "fiscal_year": fiscal_year, "allocation_rupiah": 0, "committed_rupiah": 0,
+          "funded_members": 0, "revision": 0, "thresholds_published": 0, "created_at": now, "updated_at": now}],
+    )
+    return await budget_row(session, region_code, fiscal_year, lock=True)
+
+
+async def replace_lines(session: AsyncSession, budget: Any, wanted: Sequence[Line], changes: Sequence[LineChange],
+                        changed_by: str, now: datetime) -> Any:
+    """Record an amendment: the new allocation (refused below what is committed), the lines, and their history."""
+    allocation = sum(line.amount_rupiah for line in wanted)
+    result = await session.execute(
+        update(budgets).where(budgets.c.id == budget.id, budgets.c.committed_rupiah <= allocation)
+        .values(allocation_rupiah=allocation, revision=budgets.c.revision + 1, updated_at=now)
+    )
+    if result.rowcount != 1:
+        raise AllocationBelowCommitted(budget.committed_rupiah)
+    await session.execute(delete(funding_lines).where(funding_lines.c.budget_id == budget.id))
+    if wanted:
+        await session.execute(insert(funding_lines), [
+            {"budget_id": budget.id, "line_id": line.line_id, "position": i, "source": line.source,
+             "amount_rupiah": line.amount_rupiah, "legal_reference": line.legal_reference, "updated_at": now}
+            for i, line in enumerate(wanted)
+        ])
+    await session.execute(insert(funding_line_changes), [
+        {"budget_id": budget.id, "revision": budget.revision + 1, "line_id": c.line_id, "change": c.change,
+         "source": c.source, "amount_before_rupiah": c.before, "amount_after_rupiah": c.after,
+         "legal_reference": c.legal_reference, "changed_by": changed_by, "changed_at": now}
+        for c in changes
+    ])
+    return await budget_row(session, budget.region_code, budget.fiscal_year)
+
+
+async def mark_thresholds(session: AsyncSession, budget_id: int, bits: int) -> None:
+    await session.execute(update(budgets).where(budgets.c.id == budget_id)
+                          .values(thresholds_published=budgets.c.thresholds_published.op("|")(bits)))
+
+
+async def line_history(session: AsyncSession, budget_id: int) -> list[Any]:
+    return list((await session.execute(
+        select(funding_line_changes).where(funding_line_changes.c.budget_id == budget_id)
+        .order_by(funding_line_changes.c.id)
+    )).all())
+
+
+async def budgets_in(session: AsyncSession, province_code: str, fiscal_year: int) -> list[Any]:
+    return list((await session.execute(
+        select(budgets).where(or_(budgets.c.region_code == province_code,
+                                  budgets.c.region_code.like(f"{province_code}.%")),
+                              budgets.c.fiscal_year == fiscal_year)
+        .order_by(budgets.c.region_code)
+    )).all())
+
+
+async def committed_since(session: AsyncSession, budget_ids: list[int], since: datetime) -> dict[int, int]:
+    """Net rupiah committed per budget since an instant: grants made then, less what was released then."""
+    if not budget_ids:
+        return {}
+    granted = dict((await session.execute(
+        select(registrations.c.budget_id, func.sum(registrations.c.granted_rupiah))
+        .where(registrations.c.budget_id.in_(budget_ids), registrations.c.decided_at >= since)
+        .group_by(registrations.c.budget_id)
+    )).all())
+    released = dict((await session.execute(
+        select(registrations.c.budget_id, func.sum(registrations.c.released_rupiah))
+        .where(registrations.c.budget_id.in_(budget_ids), registrations.c.released_at >= since)
+        .group_by(registrations.c.budget_id)
+    )).all())
+    return {b: int(granted.get(b) or 0) - int(released.get(b) or 0) for b in budget_ids}
+
+
+# --- ledger and invoices ----------------------------------------------------------------------------------------
+
+async def ledger_of(session: AsyncSession, region_codes: list[str], fiscal_year: int) -> dict[str, dict[int, Any]]:
+    out: dict[str, dict[int, Any]] = defaultdict(dict)
+    if region_codes:
+        for r in (await session.execute(
+            select(ledger_months).where(ledger_months.c.region_code.in_(region_codes),
+                                        ledger_months.c.fiscal_year == fiscal_year)
+        )).all():
+            out[r.region_code][r.month] = r
+    return out
+
+
+async def whole_ledger(session: AsyncSession) -> list[tuple[str, int, int, int, int]]:
+    """Every (region, year, month, members, rupiah) with coverage: what a replay must reproduce."""
+    return [tuple(r) for r in (await session.execute(
+        select(ledger_months.c.region_code, ledger_months.c.fiscal_year, ledger_months.c.month,
+               ledger_months.c.members, ledger_months.c.amount_rupiah)
+        .where(or_(ledger_months.c.members != 0, ledger_months.c.amount_rupiah != 0))
+        .order_by(ledger_months.c.region_code, ledger_months.c.fiscal_year, ledger_months.c.month)
+    )).all()]
+
+
+async def billing_month(session: AsyncSession, fiscal_year: int, month: int) -> Any:
+    return (await session.execute(select(billing_months).where(
+        billing_months.c.fiscal_year == fiscal_year, billing_months.c.month == month))).first()
+
+
+async def closed_in(session: AsyncSession, fiscal_year: int) -> set[int]:
+    return set((await session.scalars(select(billing_months.c.month).where(
+        billing_months.c.fiscal_year == fiscal_year, billing_months.c.closed_at.is_not(None)))).all())
+
+
+async def close_month(session: AsyncSession, fiscal_year: int, month: int, now: datetime) -> bool:
+    """Freeze the month's invoices, once. False if it was already closed (nothing is rewritten)."""
+    await session.execute(
+        _insert(session, billing_months).on_conflict_do_nothing(index_elements=["fiscal_year", "month"]),
+        [{"fiscal_year": fiscal_year, "month": month, "closed_at": None}],
+    )
+    # Waits for consumers holding the month's row, and makes later ones see it closed.
+    result = await session.execute(
+        update(billing_months).where(billing_months.c.fiscal_year == fiscal_year, billing_months.c.month == month,
+                                     billing_months.c.closed_at.is_(None)).values(closed_at=now)
+    )
+    if result.rowcount != 1:
+        return False
+    rows = (await session.execute(
+        select(ledger_months).where(ledger_months.c.fiscal_year == fiscal_year, ledger_months.c.month == month)
+    )).all()
+    frozen = [
+        {"fiscal_year": fiscal_year, "month": month, "region_code": r.region_code, "members": r.members,
+         "amount_rupiah": r.amount_rupiah, "adjustment_members": r.adjustment_members,
+         "adjustment_rupiah": r.adjustment_rupiah, "amount_due_rupiah": r.amount_rupiah + r.adjustment_rupiah,
+         "closed_at": now}
+        for r in rows if any((r.members, r.amount_rupiah, r.adjustment_members, r.adjustment_rupiah))
+    ]
+    if frozen:
+        await session.execute(insert(invoices), frozen)
+    return True
+
+
+async def invoices_of(session: AsyncSession, fiscal_year: int, month: int) -> list[Any]:
+    return list((await session.execute(
+        select(invoices).where(invoices.c.fiscal_year == fiscal_year, invoices.c.month == month)
+        .order_by(invoices.c.region_code)
+    )).all())
+
+
+async def open_month_lines(session: AsyncSession, fiscal_year: int, month: int) -> list[Any]:
+    """What a month's invoices would be if it were closed now."""
+    return list((await session.execute(
+        select(ledger_months).where(ledger_months.c.fiscal_year == fiscal_year, ledger_months.c.month == month,
+                                    or_(ledger_months.c.members != 0, ledger_months.c.adjustment_rupiah != 0,
+                                        ledger_months.c.amount_rupiah != 0))
+        .order_by(ledger_months.c.region_code)
+    )).all())
+
+
+async def adjustments_billed_in(session: AsyncSession, region_code: str, fiscal_year: int) -> list[Any]:
+    return list((await session.execute(
+        select(adjustments).where(adjustments.c.region_code == region_code,
+                                  adjustments.c.billed_year == fiscal_year)
+        .order_by(adjustments.c.id)
+    )).all())

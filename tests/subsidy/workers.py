@@ -1,0 +1,97 @@
+"""Worker events as enrolment publishes them, an admin's API key, and what subsidy publishes: the test's input and
+output on the real broker."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import func, select
+
+from shared.access import AccessStore
+from shared.events import Envelope, WorkerEnded, WorkerRegistered, new_event, parse_event
+from shared.kafka import EventProducer
+from shared.outbox import backlog
+from shared.settings import Settings
+from shared.topics import DECISIONS
+from tests.support import eventually
+
+from services.subsidy.cli import read_to_end
+from services.subsidy.domain import FUNDING_SOURCES
+from services.subsidy.models import outbox, registrations
+
+MONTHLY = 16_800
+YEAR = 2024
+
+
+def registered(regency: str = "36.72", *, year: int = YEAR, start: int = 1, months: int = 12,
+               programme: str = "bpu-jkk-jkm") -> Envelope[WorkerRegistered]:
+    registration_id = uuid.uuid4()
+    now = datetime.now(timezone.utc)
+    return new_event(WorkerRegistered(
+        registration_id=registration_id, worker_ref=hashlib.sha256(registration_id.bytes).hexdigest(),
+        province_code=regency[:2], regency_code=regency, category="linmas", sex="P", age_band="35-44",
+        programme=programme, fiscal_year=year, start_month=start, months=months, channel="field_kit",
+        captured_at=now, registered_at=now,
+    ), source="/paritrana/enrolment", subject=str(registration_id))
+
+
+def ended(registration: Envelope[WorkerRegistered], end_month: int) -> Envelope[WorkerEnded]:
+    data = registration.data
+    attributes = {k: getattr(data, k) for k in ("registration_id", "worker_ref", "province_code", "regency_code",
+                                                "category", "sex", "age_band", "programme")}
+    return new_event(WorkerEnded(**attributes, fiscal_year=data.fiscal_year, end_month=end_month, reason="moved",
+                                 ended_at=datetime.now(timezone.utc)), source="/paritrana/enrolment")
+
+
+async def publish(settings: Settings, events: list[Envelope[Any]]) -> None:
+    producer = EventProducer(settings, "enrolment")
+    await producer.start()
+    try:
+        for start in range(0, len(events), 500):
+            await producer.publish([(e, e.data.regency_code) for e in events[start:start + 500]])
+    finally:
+        await producer.stop()
+
+
+async def api_key(settings: Settings, scopes: list[str], regions: list[str]) -> str:
+    store = AccessStore.from_url(settings.database_url("access"))
+    try:
+        await store.database.migrate()
+        return (await store.create("test", "staff", scopes, regions)).secret
+    finally:
+        await store.database.dispose()
+
+
+def lines(*amounts: int, prefix: str = "apbd") -> dict[str, Any]:
+    return {"lines": [{"line_id": f"{prefix}-{i}", "source": FUNDING_SOURCES[i % len(FUNDING_SOURCES)],
+                       "amount_rupiah": amount, "legal_reference": f"Perda APBD {YEAR} lampiran {i}"}
+                      for i, amount in enumerate(amounts)]}
+
+
+async def decided(database, count: int) -> bool:  # noqa: ANN001
+    async with database.reading() as session:
+        return (await session.execute(select(func.count()).select_from(registrations))).scalar_one() >= count
+
+
+async def published(settings: Settings, database) -> list[Envelope[Any]]:  # noqa: ANN001
+    """Everything on subsidy.decisions, once the outbox has been drained."""
+    async def drained() -> bool:
+        return await backlog(database, outbox) == 0
+
+    await eventually(drained, timeout=30)
+    return [parse_event(raw) async for raw in read_to_end(settings, DECISIONS.name)]
+
+
+def types(events: list[Envelope[Any]]) -> Counter:
+    return Counter(e.type for e in events)
+
+
+
+async def caught_up(consumers) -> bool:  # noqa: ANN001
+    """Every partition the service's consumers hold is committed to its end."""
+    lags = [await c.lag() for c in consumers]
+    return all(lags) and sum(sum(lag.values()) for lag in lags) == 0
