@@ -1,0 +1,46 @@
+"""The award service: live Paritrana indicators, rankings and the ops dashboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from services.award.api import STATIC, routes
+from services.award.consumers import IndicatorsFeed, handle_batch
+from services.award.domain import IndicatorConfig, parse_config
+from services.award.producers import IndicatorsPublisher
+from shared.kafka import Consumed
+from shared.service import Runtime
+from shared.settings import Settings, get_settings
+from shared.topics import DECISIONS, WORKERS
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+DEFAULT_INDICATORS = Path(__file__).parent / "indicators.yaml"
+
+
+def load_config(settings: Settings) -> IndicatorConfig:
+    path = settings.award_indicators_path or DEFAULT_INDICATORS
+    return parse_config(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    runtime = Runtime("award", settings, MIGRATIONS)
+    config = load_config(settings)
+    publisher = IndicatorsPublisher(runtime.database, runtime.producer, runtime.clock, config,
+                                    settings.award_publish_interval_seconds)
+    feed = IndicatorsFeed(settings)
+
+    async def on_events(batch: list[Consumed]) -> None:
+        publisher.mark(await handle_batch(runtime.database, batch))
+
+    runtime.consume([WORKERS.name, DECISIONS.name], on_events, max_records=settings.award_consumer_max_records)
+    runtime.add_worker(publisher)
+    runtime.add_worker(feed)
+    app = runtime.app([routes(runtime, config, publisher, feed)], title="Paritrana award",
+                      description="Live Paritrana Award indicators, rankings and the ops dashboard.")
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

@@ -1,0 +1,452 @@
+"""The award's rules, free of I/O: how events shape a registration's projection, what each registration adds to its
+region's tallies, how tallies roll up, how indicators are computed from definitions, normalised, weighted and ranked.
+
+A registration's contribution to the tallies is a function of its projected state alone, and that state merges
+events commutatively (flags, earliest dates, schedules by month). So events may arrive in any order, across the two
+topics, and the aggregates come out the same; a batch changes the tallies by contribution(after) - contribution(before).
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from shared.categories import CATEGORY_CODES
+from shared.clock import FISCAL_TZ
+from shared.events import (
+    SubsidyDenied,
+    SubsidyGranted,
+    SubsidyReleased,
+    WorkerAttributes,
+    WorkerEnded,
+    WorkerRegistered,
+)
+from shared.regions import NATIONAL_CODE, region
+
+Level = Literal["regency", "province", "national"]
+RegulationStatus = Literal["none", "in_preparation", "perkada", "perda"]
+PERKADA_BY_KIND = {"provinsi": "pergub", "kabupaten": "perbup", "kota": "perwali"}
+
+# Counts every region has, so indicator expressions may use them; "target" is absent when no target is recorded.
+COUNT_NAMES = (
+    "active", "target", "registered", "granted", "denied", "ended", "new_7d", "new_30d", "funded_3m", "retained_3m",
+    "categories_active", "categories_total", "allocation_rupiah", "committed_rupiah", "spent_rupiah",
+    "regulation_points", "innovation_points",
+)
+RETENTION_MONTHS = 3
+
+
+def jakarta_day(instant: datetime) -> date:
+    return instant.astimezone(FISCAL_TZ).date()
+
+
+def as_of_day(fiscal_year: int, today: date) -> date:
+    """The day a fiscal year's time-dependent counts are taken at: today, or the year's last day once it is over."""
+    return min(today, date(fiscal_year, 12, 31))
+
+
+def months_before(day: date, months: int) -> date:
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    month += 1
+    last = (date(year + (month == 12), month % 12 + 1, 1) - timedelta(days=1)).day
+    return date(year, month, min(day.day, last))
+
+
+# --- a registration's projection ---
+
+@dataclass(frozen=True)
+class Registration:
+    registration_id: str
+    fiscal_year: int
+    regency_code: str
+    province_code: str
+    category: str
+    sex: str
+    age_band: str
+    registered_on: date | None = None
+    funded_on: date | None = None
+    funding_region_code: str | None = None
+    granted: Mapping[int, int] = field(default_factory=dict)  # month -> rupiah
+    released: Mapping[int, int] = field(default_factory=dict)
+    denied_on: date | None = None
+    ended_on: date | None = None
+
+    @classmethod
+    def first_seen(cls, data: WorkerAttributes, fiscal_year: int) -> "Registration":
+        return cls(str(data.registration_id), fiscal_year, data.regency_code, data.province_code, data.category,
+                   data.sex, data.age_band)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.registration_id, self.fiscal_year
+
+    @property
+    def active(self) -> bool:
+        return self.funded_on is not None and self.ended_on is None
+
+
+def _earliest(current: date | None, new: date) -> date:
+    return new if current is None or new < current else current
+
+
+def apply_event(state: Registration, data: WorkerAttributes) -> Registration:
+    """The projection after one worker or subsidy event; the result does not depend on the order events come in."""
+    if isinstance(data, WorkerRegistered):
+        return replace(state, registered_on=_earliest(state.registered_on, jakarta_day(data.registered_at)))
+    if isinstance(data, SubsidyGranted):
+        granted = dict(state.granted) | {m.month: m.amount_rupiah for m in data.schedule}
+        return replace(state, funded_on=_earliest(state.funded_on, jakarta_day(data.decided_at)),
+                       funding_region_code=data.funding_region_code, granted=granted)
+    if isinstance(data, SubsidyDenied):
+        return replace(state, denied_on=_earliest(state.denied_on, jakarta_day(data.decided_at)))
+    if isinstance(data, SubsidyReleased):
+        # A release returns the months after the coverage ended: the member is no longer active.
+        released = dict(state.released) | {m.month: m.amount_rupiah for m in data.schedule}
+        return replace(state, released=released, ended_on=_earliest(state.ended_on, jakarta_day(data.released_at)))
+    if isinstance(data, WorkerEnded):
+        return replace(state, ended_on=_earliest(state.ended_on, jakarta_day(data.ended_at)))
+    raise TypeError(f"not a registration event: {type(data).__name__}")
+
+
+TallyKey = tuple[str, str]  # (region_code, name)
+DailyKey = tuple[str, date, str]  # (region_code, day, name)
+
+
+def contribution(state: Registration) -> tuple[Counter[TallyKey], Counter[DailyKey]]:
+    """What one registration adds to the tallies and to the daily series of its region (and its funding budget)."""
+    tallies: Counter[TallyKey] = Counter()
+    daily: Counter[DailyKey] = Counter()
+    regency = state.regency_code
+    if state.registered_on is not None:
+        tallies[regency, "registered"] += 1
+        daily[regency, state.registered_on, "registered"] += 1
+    if state.funded_on is not None:
+        tallies[regency, "granted"] += 1
+        daily[regency, state.funded_on, "funded"] += 1
+        if state.active:
+            daily[regency, state.funded_on, "retained"] += 1
+            for name in ("active", f"cat:{state.category}", f"sex:{state.sex}", f"age:{state.age_band}"):
+                tallies[regency, name] += 1
+        budget = state.funding_region_code or regency
+        for month, amount in state.granted.items():
+            net = amount - state.released.get(month, 0)
+            if net:
+                tallies[budget, f"committed:{month:02d}"] += net
+    elif state.denied_on is not None:
+        # A denial later overturned by a grant is not a denial any more.
+        tallies[regency, "denied"] += 1
+        daily[regency, state.denied_on, "denied"] += 1
+    if state.ended_on is not None:
+        tallies[regency, "ended"] += 1
+        daily[regency, state.ended_on, "ended"] += 1
+    return tallies, daily
+
+
+YearTallyKey = tuple[int, str, str]  # (fiscal_year, region_code, name)
+YearDailyKey = tuple[int, str, date, str]  # (fiscal_year, region_code, day, name)
+
+
+def change(before: Iterable[Registration],
+           after: Iterable[Registration]) -> tuple[Counter[YearTallyKey], Counter[YearDailyKey]]:
+    """The tally and daily deltas, per fiscal year, that turn the before states into the after states (no zeros)."""
+    tallies: Counter[YearTallyKey] = Counter()
+    daily: Counter[YearDailyKey] = Counter()
+    for sign, states in ((-1, before), (1, after)):
+        for state in states:
+            t, d = contribution(state)
+            for (region_code, name), value in t.items():
+                tallies[state.fiscal_year, region_code, name] += sign * value
+            for (region_code, day, name), value in d.items():
+                daily[state.fiscal_year, region_code, day, name] += sign * value
+    return (Counter({k: v for k, v in tallies.items() if v}), Counter({k: v for k, v in daily.items() if v}))
+
+
+def published_regions(stored: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
+    """The (fiscal_year, region) snapshots a change to these stored region codes alters: the region itself, its
+    province and the nation."""
+    out = set()
+    for fiscal_year, code in stored:
+        out.update({(fiscal_year, code), (fiscal_year, code[:2]), (fiscal_year, NATIONAL_CODE)})
+    return out
+
+
+# --- indicator definitions ---
+
+_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+
+
+class Expression:
+    """An arithmetic expression over count names (+ - * / and parentheses), parsed once and checked."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        try:
+            self._tree = ast.parse(text, mode="eval").body
+        except SyntaxError:
+            raise ValueError(f"cannot parse expression {text!r}") from None
+        self.names = self._check(self._tree)
+
+    def _check(self, node: ast.AST) -> set[str]:
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+            return self._check(node.left) | self._check(node.right)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return self._check(node.operand)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            return set()
+        if isinstance(node, ast.Name):
+            if node.id not in COUNT_NAMES:
+                raise ValueError(f"unknown count {node.id!r} in {self.text!r}; known: {', '.join(COUNT_NAMES)}")
+            return {node.id}
+        raise ValueError(f"only + - * / over counts and numbers are allowed: {self.text!r}")
+
+    def evaluate(self, counts: Mapping[str, float]) -> float | None:
+        """The value, or None when a count it needs is missing."""
+        if not self.names <= counts.keys():
+            return None
+        return self._eval(self._tree, counts)
+
+    def _eval(self, node: ast.AST, counts: Mapping[str, float]) -> float:
+        if isinstance(node, ast.BinOp):
+            return _OPERATORS[type(node.op)](self._eval(node.left, counts), self._eval(node.right, counts))
+        if isinstance(node, ast.UnaryOp):
+            return -self._eval(node.operand, counts)
+        if isinstance(node, ast.Constant):
+            return float(node.value)
+        return float(counts[node.id])  # type: ignore[attr-defined]
+
+
+class Normalise(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    worst: float
+    best: float
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "Normalise":
+        if self.worst == self.best:
+            raise ValueError("normalise.worst and normalise.best must differ")
+        return self
+
+    def apply(self, value: float) -> float:
+        return min(1.0, max(0.0, (value - self.worst) / (self.best - self.worst)))
+
+
+class IndicatorDefinition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
+    numerator: str
+    denominator: str
+    factor: float
+    unit: str
+    description: str
+    normalise: Normalise
+    _numerator: Expression = PrivateAttr()
+    _denominator: Expression = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _parse(self) -> "IndicatorDefinition":
+        self._numerator, self._denominator = Expression(self.numerator), Expression(self.denominator)
+        return self
+
+    def value(self, counts: Mapping[str, float]) -> float | None:
+        numerator = self._numerator.evaluate(counts)
+        denominator = self._denominator.evaluate(counts)
+        if numerator is None or not denominator:
+            return None
+        return round(numerator / denominator * self.factor, 6)
+
+
+class IndicatorConfig(BaseModel):
+    """The indicator definitions, the regulation points and the composite weights (unofficial defaults)."""
+
+    model_config = ConfigDict(extra="forbid")
+    indicators: list[IndicatorDefinition]
+    regulation_points: dict[RegulationStatus, float]
+    weights: dict[str, float]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "IndicatorConfig":
+        ids = [d.id for d in self.indicators]
+        if len(set(ids)) != len(ids):
+            raise ValueError("indicator ids must be unique")
+        unknown = set(self.weights) - set(ids)
+        if unknown:
+            raise ValueError(f"weights for unknown indicators: {', '.join(sorted(unknown))}")
+        if any(w < 0 for w in self.weights.values()) or abs(sum(self.weights.values()) - 1) > 1e-9:
+            raise ValueError("weights must be non-negative and sum to 1")
+        missing = set(RegulationStatus.__args__) - set(self.regulation_points)  # type: ignore[attr-defined]
+        if missing:
+            raise ValueError(f"regulation_points lacks {', '.join(sorted(missing))}")
+        return self
+
+
+def parse_config(document: Any) -> IndicatorConfig:
+    return IndicatorConfig.model_validate(document)
+
+
+# --- regions' facts, rolled up ---
+
+@dataclass
+class RegionFacts:
+    """What the projection and the admin records say about one region code, before roll-up."""
+
+    tallies: Counter[str] = field(default_factory=Counter)
+    window: Counter[str] = field(default_factory=Counter)  # new_7d, new_30d, funded_3m, retained_3m
+    allocation_rupiah: int = 0
+    threshold_percent: int | None = None  # the highest budget.threshold-crossed of the region's own budget
+    target: int | None = None
+    regulation: str = "none"
+    innovation_points: int = 0
+
+
+@dataclass(frozen=True)
+class RegionIndicators:
+    region_code: str
+    name: str
+    level: Level
+    province_code: str | None
+    counts: dict[str, int]
+    values: dict[str, float | None]
+    contributions: dict[str, float]
+    score: float
+
+
+@dataclass(frozen=True)
+class Board:
+    """Every region's indicators for one fiscal year, as of one day."""
+
+    fiscal_year: int
+    as_of: date
+    regions: dict[str, RegionIndicators]
+
+    def ranking(self, level: Literal["regency", "province"], province: str | None = None) -> list[RegionIndicators]:
+        """Ranked best first. Ties: higher coverage rate, then more active members, then the lower region code."""
+        entries = [r for r in self.regions.values()
+                   if r.level == level and (province is None or r.province_code == province)]
+        return sorted(entries, key=lambda r: (-r.score, -(r.values.get("coverage_rate") or 0.0),
+                                              -r.counts.get("active", 0), r.region_code))
+
+
+def _rolled_up(parts: Iterable[RegionFacts], own: RegionFacts | None) -> RegionFacts:
+    """A province (or the nation) from its parts: sums of tallies, windows and allocations. Its own target, if
+    recorded, replaces the sum of its parts'; regulation and innovation are its own."""
+    total = RegionFacts()
+    targets = []
+    for part in parts:
+        total.tallies.update(part.tallies)
+        total.window.update(part.window)
+        total.allocation_rupiah += part.allocation_rupiah
+        if part.target is not None:
+            targets.append(part.target)
+    if own is not None:
+        total.tallies.update(own.tallies)
+        total.allocation_rupiah += own.allocation_rupiah
+        total.regulation, total.innovation_points = own.regulation, own.innovation_points
+        total.threshold_percent = own.threshold_percent
+    total.target = own.target if own is not None and own.target is not None else (sum(targets) if targets else None)
+    return total
+
+
+def counts_of(facts: RegionFacts, fiscal_year: int, as_of: date, config: IndicatorConfig) -> dict[str, int]:
+    """The flat counts indicator expressions read, plus the breakdowns (cat:*, sex:*, age:*) the dashboard shows."""
+    t = facts.tallies
+    spent_through = 12 if fiscal_year < as_of.year else as_of.month if fiscal_year == as_of.year else 0
+    committed = {int(name[10:]): value for name, value in t.items() if name.startswith("committed:")}
+    counts = {
+        "active": t["active"], "registered": t["registered"], "granted": t["granted"], "denied": t["denied"],
+        "ended": t["ended"], "new_7d": facts.window["new_7d"], "new_30d": facts.window["new_30d"],
+        "funded_3m": facts.window["funded_3m"], "retained_3m": facts.window["retained_3m"],
+        "categories_active": sum(1 for c in CATEGORY_CODES if t[f"cat:{c}"] > 0),
+        "categories_total": len(CATEGORY_CODES),
+        "allocation_rupiah": facts.allocation_rupiah,
+        "committed_rupiah": sum(committed.values()),
+        "spent_rupiah": sum(v for m, v in committed.items() if m <= spent_through),
+        "regulation_points": int(config.regulation_points.get(facts.regulation, 0)),  # type: ignore[call-overload]
+        "innovation_points": facts.innovation_points,
+    }
+    if facts.target is not None:
+        counts["target"] = facts.target
+    if facts.threshold_percent is not None:
+        counts["budget_threshold_percent"] = facts.threshold_percent
+    for name, value in sorted(t.items()):
+        if name.startswith(("cat:", "sex:", "age:")) and value:
+            counts[name] = value
+    return counts
+
+
+def indicators(code: str, level: Level, facts: RegionFacts, fiscal_year: int, as_of: date,
+               config: IndicatorConfig) -> RegionIndicators:
+    counts = counts_of(facts, fiscal_year, as_of, config)
+    values = {d.id: d.value(counts) for d in config.indicators}
+    contributions = {}
+    for d in config.indicators:
+        value = values[d.id]
+        normalised = d.normalise.apply(value) if value is not None else 0.0
+        contributions[d.id] = round(100 * config.weights.get(d.id, 0.0) * normalised, 4)
+    score = round(sum(contributions.values()), 4)
+    found = region(code)
+    name = "Indonesia" if code == NATIONAL_CODE else (found.name if found else code)
+    return RegionIndicators(code, name, level, None if level == "national" else code[:2], counts, values,
+                            contributions, score)
+
+
+def build_board(facts: Mapping[str, RegionFacts], fiscal_year: int, today: date,
+                config: IndicatorConfig) -> Board:
+    """Indicators for every regency with facts, every province with facts of its own or in a regency, and the
+    nation. ``facts`` is keyed by region code as stored: regency PP.KK, a province's own PP, the nation's ID."""
+    as_of = as_of_day(fiscal_year, today)
+    regencies = {code: f for code, f in facts.items() if len(code) == 5}
+    provinces = sorted({code[:2] for code in facts if code != NATIONAL_CODE})
+    board: dict[str, RegionIndicators] = {}
+    province_facts = {}
+    for province in provinces:
+        parts = [f for code, f in regencies.items() if code.startswith(province + ".")]
+        province_facts[province] = _rolled_up(parts, facts.get(province))
+        board[province] = indicators(province, "province", province_facts[province], fiscal_year, as_of, config)
+    for code, f in regencies.items():
+        board[code] = indicators(code, "regency", f, fiscal_year, as_of, config)
+    nation = _rolled_up(province_facts.values(), facts.get(NATIONAL_CODE))
+    board[NATIONAL_CODE] = indicators(NATIONAL_CODE, "national", nation, fiscal_year, as_of, config)
+    return Board(fiscal_year, as_of, board)
+
+
+def regulation_problem(region_code: str, status: str, instrument: str | None, reference: str | None,
+                       enacted_on: date | None) -> tuple[str, str, str] | None:
+    """(field, code, message) when a regulation record does not make sense for this region, else None."""
+    if status == "perkada":
+        found = region(region_code)
+        expected = PERKADA_BY_KIND.get(found.kind) if found else None
+        if instrument is None:
+            return "instrument", "missing", "A Perkada needs its instrument: pergub, perbup or perwali."
+        if expected is not None and instrument != expected:
+            return "instrument", "wrong_instrument", f"This region's Perkada is a {expected}."
+    elif instrument is not None:
+        return "instrument", "not_allowed", "Only a Perkada has an instrument."
+    if status in ("perkada", "perda"):
+        if not reference:
+            return "reference", "missing", "An enacted regulation needs its reference (number and year)."
+        if enacted_on is None:
+            return "enacted_on", "missing", "An enacted regulation needs its date."
+    return None
+
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The day ranges the time-dependent counts cover, as of one day (all inclusive)."""
+
+    as_of: date
+    week_from: date
+    month_from: date
+    retention_cutoff: date
+
+    @classmethod
+    def at(cls, as_of: date) -> "Windows":
+        return cls(as_of, as_of - timedelta(days=6), as_of - timedelta(days=29), months_before(as_of, RETENTION_MONTHS))

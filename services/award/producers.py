@@ -1,0 +1,112 @@
+"""What the award service publishes: ``indicators.updated`` snapshots to the compacted topic award.indicators, keyed
+by region code, coalesced to at most one per region per interval, with a daily snapshot kept for charts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+
+from prometheus_client import Counter, Histogram
+
+from services.award import repository
+from services.award.domain import Board, IndicatorConfig, published_regions
+from shared.clock import Clock
+from shared.database import Database
+from shared.events import IndicatorsUpdated, new_event
+from shared.kafka import Backoff, EventProducer
+
+log = logging.getLogger(__name__)
+
+UPDATES_PUBLISHED = Counter(
+    "paritrana_award_updates_published_total", "indicators.updated snapshots published", ["level"])
+PUBLISH_SECONDS = Histogram(
+    "paritrana_award_publish_seconds", "Time to compute and publish one round of coalesced region updates")
+
+SOURCE = "/paritrana/award"
+
+
+def update_of(board: Board, region_code: str, clock: Clock) -> IndicatorsUpdated | None:
+    found = board.regions.get(region_code)
+    if found is None:
+        return None
+    return IndicatorsUpdated(region_code=region_code, level=found.level, fiscal_year=board.fiscal_year,
+                             values=found.values, score=found.score, counts=found.counts, as_of=clock.now())
+
+
+class IndicatorsPublisher:
+    """A background worker: regions marked changed are published once their last update is at least
+    ``interval`` seconds old, so a burst of grants in one region becomes one update per interval, and a quiet
+    region's first change goes out at once."""
+
+    def __init__(self, database: Database, producer: EventProducer, clock: Clock, config: IndicatorConfig,
+                 interval: float) -> None:
+        self.database, self.producer, self.clock, self.config = database, producer, clock, config
+        self.interval = interval
+        self._pending: set[tuple[int, str]] = set()
+        self._last: dict[tuple[int, str], float] = {}
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    def mark(self, stored: Iterable[tuple[int, str]]) -> None:
+        """Regions whose facts changed (as stored: regency, a province's own budget); their province and the
+        nation change with them."""
+        self._pending.update(published_regions(stored))
+        if self._pending:
+            self._wake.set()
+
+    async def run(self) -> None:
+        backoff = Backoff()
+        while not self._stopping.is_set():
+            if not self._pending:
+                await self._sleep(None)
+                continue
+            now = time.monotonic()
+            due = {k for k in self._pending if self._last.get(k, -self.interval) + self.interval <= now}
+            if not due:
+                await self._sleep(min(self._last[k] + self.interval for k in self._pending) - now)
+                continue
+            self._pending -= due
+            try:
+                await self._publish(due)
+                backoff.reset()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - broker or database away: keep the regions, retry later
+                self._pending |= due
+                delay = backoff.next_delay()
+                log.warning("award: publishing indicators failed (%s), retrying in %.1fs", type(exc).__name__, delay)
+                await self._sleep(delay)
+                continue
+            for key in due:
+                self._last[key] = now
+
+    async def _sleep(self, seconds: float | None) -> None:
+        """Until marked, stopped or the time is up; nothing awaits between a caller's check and the clear below."""
+        self._wake.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _publish(self, due: set[tuple[int, str]]) -> None:
+        started = time.perf_counter()
+        today = self.clock.today()
+        for fiscal_year in sorted({year for year, _ in due}):
+            async with self.database.reading() as session:
+                board = await repository.board(session, self.config, fiscal_year, today)
+            updates = [u for _, code in sorted(k for k in due if k[0] == fiscal_year)
+                       if (u := update_of(board, code, self.clock)) is not None]
+            await self.producer.publish([(new_event(u, source=SOURCE, subject=u.region_code), u.region_code)
+                                         for u in updates])
+            async with self.database.transaction() as session:
+                for u in updates:
+                    await repository.save_snapshot(session, u.region_code, fiscal_year, today, u.score or 0.0,
+                                                   u.values, u.counts, u.as_of)
+            for u in updates:
+                UPDATES_PUBLISHED.labels(u.level).inc()
+        PUBLISH_SECONDS.observe(time.perf_counter() - started)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()

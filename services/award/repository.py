@@ -1,0 +1,291 @@
+"""Queries of the award service. Running totals change by ``value = value + delta`` upserts, so two transactions
+touching the same tally add up instead of overwriting each other, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Table, and_, case, delete, func, insert, or_, select, true, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.award.domain import Board, IndicatorConfig, Registration, RegionFacts, Windows, as_of_day, build_board
+from services.award.models import (
+    PROJECTION,
+    budgets,
+    daily,
+    innovations,
+    registrations,
+    regulations,
+    snapshots,
+    tallies,
+    targets,
+)
+from shared.events import BudgetAllocated, BudgetThresholdCrossed
+from shared.regions import NATIONAL_CODE
+
+CHUNK = 500
+
+
+def _upsert(session: AsyncSession, table: Table) -> Any:
+    dialect = session.bind.dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def _chunks(rows: list[Any]) -> Iterable[list[Any]]:
+    for start in range(0, len(rows), CHUNK):
+        yield rows[start:start + CHUNK]
+
+
+# --- the projection ---
+
+def _from_row(row: Any) -> Registration:
+    return Registration(
+        row.registration_id, row.fiscal_year, row.regency_code, row.province_code, row.category, row.sex,
+        row.age_band, row.registered_on, row.funded_on, row.funding_region_code,
+        {int(m): v for m, v in row.granted.items()}, {int(m): v for m, v in row.released.items()},
+        row.denied_on, row.ended_on,
+    )
+
+
+def _to_row(state: Registration) -> dict[str, Any]:
+    return {
+        "registration_id": state.registration_id, "fiscal_year": state.fiscal_year,
+        "regency_code": state.regency_code, "province_code": state.province_code, "category": state.category,
+        "sex": state.sex, "age_band": state.age_band, "registered_on": state.registered_on,
+        "funded_on": state.funded_on, "funding_region_code": state.funding_region_code,
+        "granted": {str(m): v for m, v in sorted(state.granted.items())},
+        "released": {str(m): v for m, v in sorted(state.released.items())},
+        "denied_on": state.denied_on, "ended_on": state.ended_on,
+    }
+
+
+async def load_registrations(session: AsyncSession,
+                             keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], Registration]:
+    found: dict[tuple[str, int], Registration] = {}
+    for chunk in _chunks(list(keys)):
+        rows = await session.execute(select(registrations).where(
+            tuple_(registrations.c.registration_id, registrations.c.fiscal_year).in_(chunk)))
+        for row in rows:
+            state = _from_row(row)
+            found[state.key] = state
+    return found
+
+
+async def save_registrations(session: AsyncSession, states: Iterable[Registration]) -> None:
+    rows = [_to_row(s) for s in states]
+    for chunk in _chunks(rows):
+        statement = _upsert(session, registrations)
+        columns = {c: statement.excluded[c] for c in rows[0] if c not in ("registration_id", "fiscal_year")}
+        await session.execute(statement.on_conflict_do_update(
+            index_elements=["registration_id", "fiscal_year"], set_=columns), chunk)
+
+
+async def add_tallies(session: AsyncSession, deltas: Mapping[tuple[int, str, str], int]) -> None:
+    """Add (fiscal_year, region_code, name) -> delta to the running totals."""
+    rows = [{"fiscal_year": y, "region_code": r, "name": n, "value": v} for (y, r, n), v in sorted(deltas.items())]
+    for chunk in _chunks(rows):
+        statement = _upsert(session, tallies)
+        await session.execute(statement.on_conflict_do_update(
+            index_elements=["region_code", "fiscal_year", "name"],
+            set_={"value": tallies.c.value + statement.excluded.value}), chunk)
+
+
+async def add_daily(session: AsyncSession, deltas: Mapping[tuple[int, str, date, str], int]) -> None:
+    """Add (fiscal_year, region_code, day, name) -> delta to the daily series."""
+    rows = [{"fiscal_year": y, "region_code": r, "day": d, "name": n, "value": v}
+            for (y, r, d, n), v in sorted(deltas.items())]
+    for chunk in _chunks(rows):
+        statement = _upsert(session, daily)
+        await session.execute(statement.on_conflict_do_update(
+            index_elements=["region_code", "fiscal_year", "day", "name"],
+            set_={"value": daily.c.value + statement.excluded.value}), chunk)
+
+
+async def record_allocation(session: AsyncSession, data: BudgetAllocated) -> None:
+    """The latest allocation by its change time wins, whatever order the events arrive in."""
+    statement = _upsert(session, budgets).values(
+        region_code=data.region_code, fiscal_year=data.fiscal_year, allocation_rupiah=data.allocation_rupiah,
+        changed_at=data.changed_at)
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=["region_code", "fiscal_year"],
+        set_={"allocation_rupiah": statement.excluded.allocation_rupiah, "changed_at": statement.excluded.changed_at},
+        where=or_(budgets.c.changed_at.is_(None), budgets.c.changed_at <= statement.excluded.changed_at)))
+
+
+async def record_threshold(session: AsyncSession, data: BudgetThresholdCrossed) -> None:
+    """The highest threshold crossed is kept; a budget not yet seen gets a row with no allocation."""
+    statement = _upsert(session, budgets).values(
+        region_code=data.region_code, fiscal_year=data.fiscal_year, allocation_rupiah=0, changed_at=None,
+        threshold_percent=data.threshold_percent)
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=["region_code", "fiscal_year"],
+        set_={"threshold_percent": statement.excluded.threshold_percent},
+        where=or_(budgets.c.threshold_percent.is_(None),
+                  budgets.c.threshold_percent < statement.excluded.threshold_percent)))
+
+
+async def drop_projection(session: AsyncSession) -> None:
+    for table in PROJECTION:
+        await session.execute(delete(table))
+
+
+# --- reading the facts indicators are computed from ---
+
+def _in_province(column: Any, province: str | None) -> Any:
+    return true() if province is None else or_(column == province, column.like(province + ".%"))
+
+
+async def load_facts(session: AsyncSession, fiscal_year: int, windows: Windows,
+                     province: str | None = None) -> dict[str, RegionFacts]:
+    """Every region code's facts for a fiscal year (optionally within one province), keyed as stored."""
+    facts: dict[str, RegionFacts] = {}
+
+    def of(code: str) -> RegionFacts:
+        return facts.setdefault(code, RegionFacts())
+
+    rows = await session.execute(
+        select(tallies.c.region_code, tallies.c.name, tallies.c.value)
+        .where(tallies.c.fiscal_year == fiscal_year, tallies.c.value != 0,
+               _in_province(tallies.c.region_code, province)))
+    for code, name, value in rows:
+        of(code).tallies[name] = value
+
+    def window(name: str, start: date | None, end: date) -> Any:
+        inside = and_(daily.c.name == name, daily.c.day <= end)
+        if start is not None:
+            inside = and_(inside, daily.c.day >= start)
+        return func.sum(case((inside, daily.c.value), else_=0))
+
+    rows = await session.execute(
+        select(daily.c.region_code,
+               window("funded", windows.week_from, windows.as_of),
+               window("funded", windows.month_from, windows.as_of),
+               window("funded", None, windows.retention_cutoff),
+               window("retained", None, windows.retention_cutoff))
+        .where(daily.c.fiscal_year == fiscal_year, _in_province(daily.c.region_code, province))
+        .group_by(daily.c.region_code))
+    for code, new_7d, new_30d, funded_3m, retained_3m in rows:
+        window_counts = {"new_7d": new_7d, "new_30d": new_30d, "funded_3m": funded_3m, "retained_3m": retained_3m}
+        nonzero = {k: int(v) for k, v in window_counts.items() if v}
+        if nonzero:
+            of(code).window.update(nonzero)
+
+    rows = await session.execute(
+        select(budgets.c.region_code, budgets.c.allocation_rupiah, budgets.c.threshold_percent)
+        .where(budgets.c.fiscal_year == fiscal_year, _in_province(budgets.c.region_code, province)))
+    for code, allocation, threshold in rows:
+        of(code).allocation_rupiah, of(code).threshold_percent = allocation, threshold
+
+    rows = await session.execute(
+        select(targets.c.region_code, targets.c.target_population)
+        .where(targets.c.fiscal_year == fiscal_year, _in_province(targets.c.region_code, province)))
+    for code, population in rows:
+        of(code).target = population
+
+    rows = await session.execute(
+        select(regulations.c.region_code, regulations.c.status)
+        .where(_in_province(regulations.c.region_code, province)))
+    for code, status in rows:
+        of(code).regulation = status
+
+    rows = await session.execute(
+        select(innovations.c.region_code, func.sum(innovations.c.points))
+        .where(innovations.c.fiscal_year == fiscal_year, _in_province(innovations.c.region_code, province))
+        .group_by(innovations.c.region_code))
+    for code, points in rows:
+        of(code).innovation_points = int(points)
+    return facts
+
+
+def _region_filter(column: Any, region_code: str) -> Any:
+    """The rows that belong to a region: the nation's are all, a province's start with its code."""
+    if region_code == NATIONAL_CODE:
+        return true()
+    if len(region_code) == 2:
+        return _in_province(column, region_code)
+    return column == region_code
+
+
+async def daily_series(session: AsyncSession, region_code: str, fiscal_year: int) -> list[dict[str, Any]]:
+    """Per day: registrations, newly funded members, ends and denials in the region (for the enrolment chart)."""
+    rows = await session.execute(
+        select(daily.c.day, daily.c.name, func.sum(daily.c.value))
+        .where(daily.c.fiscal_year == fiscal_year, daily.c.name != "retained",
+               _region_filter(daily.c.region_code, region_code))
+        .group_by(daily.c.day, daily.c.name).order_by(daily.c.day))
+    days: dict[date, Counter[str]] = {}
+    for day, name, value in rows:
+        days.setdefault(day, Counter())[name] += int(value)
+    return [{"day": day.isoformat(), "registered": c["registered"], "funded": c["funded"], "ended": c["ended"],
+             "denied": c["denied"]} for day, c in sorted(days.items())]
+
+
+async def save_snapshot(session: AsyncSession, region_code: str, fiscal_year: int, day: date, score: float,
+                        values: dict[str, float | None], counts: dict[str, int], as_of: datetime) -> None:
+    """Today's snapshot of a region's indicators, replaced by each later update of the same day."""
+    statement = _upsert(session, snapshots).values(region_code=region_code, fiscal_year=fiscal_year, day=day,
+                                                   score=score, values=values, counts=counts, as_of=as_of)
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=["region_code", "fiscal_year", "day"],
+        set_={"score": statement.excluded.score, "values": statement.excluded["values"],
+              "counts": statement.excluded.counts, "as_of": statement.excluded.as_of}))
+
+
+async def snapshot_history(session: AsyncSession, region_code: str, fiscal_year: int) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(snapshots.c.day, snapshots.c.score, snapshots.c["values"])
+        .where(snapshots.c.region_code == region_code, snapshots.c.fiscal_year == fiscal_year)
+        .order_by(snapshots.c.day))
+    return [{"day": day.isoformat(), "score": score, "values": values} for day, score, values in rows]
+
+
+# --- the committee's records ---
+
+async def put_target(session: AsyncSession, region_code: str, fiscal_year: int, population: int, source: str,
+                     now: datetime, by: str) -> None:
+    values = {"target_population": population, "source": source, "updated_at": now, "updated_by": by}
+    statement = _upsert(session, targets).values(region_code=region_code, fiscal_year=fiscal_year, **values)
+    await session.execute(statement.on_conflict_do_update(index_elements=["region_code", "fiscal_year"],
+                                                          set_=values))
+
+
+async def get_target(session: AsyncSession, region_code: str, fiscal_year: int) -> dict[str, Any] | None:
+    row = (await session.execute(select(targets).where(
+        targets.c.region_code == region_code, targets.c.fiscal_year == fiscal_year))).mappings().first()
+    return dict(row) if row else None
+
+
+async def put_regulation(session: AsyncSession, region_code: str, record: dict[str, Any], now: datetime,
+                         by: str) -> None:
+    values = record | {"updated_at": now, "updated_by": by}
+    statement = _upsert(session, regulations).values(region_code=region_code, **values)
+    await session.execute(statement.on_conflict_do_update(index_elements=["region_code"], set_=values))
+
+
+async def get_regulation(session: AsyncSession, region_code: str) -> dict[str, Any] | None:
+    result = await session.execute(select(regulations).where(regulations.c.region_code == region_code))
+    row = result.mappings().first()
+    return dict(row) if row else None
+
+
+async def add_innovation(session: AsyncSession, record: dict[str, Any]) -> int:
+    result = await session.execute(insert(innovations).values(**record).returning(innovations.c.innovation_id))
+    return int(result.scalar_one())
+
+
+async def list_innovations(session: AsyncSession, region_code: str, fiscal_year: int) -> list[dict[str, Any]]:
+    rows = await session.execute(select(innovations).where(
+        innovations.c.region_code == region_code, innovations.c.fiscal_year == fiscal_year)
+        .order_by(innovations.c.innovation_id))
+    return [dict(r) for r in rows.mappings()]
+
+
+async def board(session: AsyncSession, config: IndicatorConfig, fiscal_year: int, today: date,
+                province: str | None = None) -> Board:
+    """Every region's indicators for a fiscal year; within one province (and its regencies) when given."""
+    windows = Windows.at(as_of_day(fiscal_year, today))
+    return build_board(await load_facts(session, fiscal_year, windows, province), fiscal_year, today, config)

@@ -1,0 +1,254 @@
+"""The award API on a real broker: definitions, scoped admin records, rankings with ties, the live stream and the
+compacted award.indicators topic. Tests share the session broker and keep apart by region (each its own province)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from services.award.app import create_app
+from services.award.domain import parse_config
+from shared.access import AccessStore
+from shared.events import parse_event
+from shared.topics import INDICATORS
+from tests.award.factory import Worker, allocation, at, envelope, publish
+from tests.support import eventually, serving
+
+# The session broker is shared by both backends' runs of a test, so each backend keeps to regions of its own.
+AREAS = {
+    "sqlite": {"kota": "36.73", "kota_name": "Kota Serang", "province": "32", "ranked": ("32.01", "32.02", "32.03"),
+               "live": "33.74", "live_name": "Kota Semarang"},
+    "postgresql": {"kota": "36.74", "kota_name": "Kota Tangerang Selatan", "province": "35",
+                   "ranked": ("35.01", "35.02", "35.03"), "live": "34.71", "live_name": "Kota Yogyakarta"},
+}
+
+
+async def issue_key(settings, scopes: list[str], regions: list[str]) -> str:  # noqa: ANN001
+    store = AccessStore.from_url(settings.access_database_url)
+    try:
+        await store.database.migrate()
+        return (await store.create("test", "staff", scopes, regions)).secret
+    finally:
+        await store.database.dispose()
+
+
+class SseReader:
+    """Reads a text/event-stream into (event, id, data) tuples and counts heartbeat comments."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.lines = response.aiter_lines()
+        self.heartbeats = 0
+
+    async def next(self, timeout: float = 10.0) -> tuple[str, str | None, dict]:
+        event, event_id, data = "message", None, []
+        async with asyncio.timeout(timeout):
+            async for line in self.lines:
+                if line.startswith(":"):
+                    self.heartbeats += 1
+                elif line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("id:"):
+                    event_id = line[3:].strip()
+                elif line.startswith("data:"):
+                    data.append(line[5:].strip())
+                elif line == "" and data:
+                    return event, event_id, json.loads("\n".join(data))
+        raise EOFError("stream closed")
+
+
+async def test_definitions_load_from_config_and_are_served(broker, award_settings):
+    settings = await award_settings(broker)
+    async with serving(create_app, settings) as award, award.client() as client:
+        body = (await client.get("/v1/indicators/definitions")).json()
+    ids = [d["id"] for d in body["indicators"]]
+    assert ids == ["coverage_rate", "growth_30d", "category_breadth", "budget_effort", "budget_utilisation",
+                   "denial_rate", "retention", "regulation", "innovation"]
+    coverage = body["indicators"][0]
+    assert {k: coverage[k] for k in ("numerator", "denominator", "factor", "unit")} == \
+        {"numerator": "active", "denominator": "target", "factor": 100, "unit": "%"}
+    assert abs(sum(body["weights"].values()) - 1) < 1e-9 and "Unofficial" in body["weights_note"]
+    assert body["regulation_points"]["perda"] > body["regulation_points"]["perkada"]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"numerator": "active + nik"}, "unknown count 'nik'"),
+    ({"denominator": "__import__('os')"}, r"only \+ - \* /"),
+    ({"normalise": {"worst": 1, "best": 1}}, "must differ"),
+])
+def test_a_bad_indicator_definition_is_refused_with_the_reason(change, message):
+    document = {"indicators": [{"id": "x", "name": "X", "numerator": "active", "denominator": "target", "factor": 100,
+                                "unit": "%", "description": "d", "normalise": {"worst": 0, "best": 100}} | change],
+                "regulation_points": {"none": 0, "in_preparation": 1, "perkada": 2, "perda": 3},
+                "weights": {"x": 1.0}}
+    with pytest.raises(ValueError, match=message):
+        parse_config(document)
+
+
+async def test_admin_records_are_scoped_to_the_keys_regions_and_change_the_indicators(broker, backend, award_settings,
+                                                                                      producer_for):
+    kota = AREAS[backend]["kota"]
+    settings = await award_settings(broker)
+    banten_admin = await issue_key(settings, ["admin"], ["36"])
+    national_writer = await issue_key(settings, ["registrations:write"], ["*"])
+    producer = await producer_for(settings)
+    await publish(producer, [envelope(Worker(kota).granted(at(10))) for _ in range(3)])
+    target = {"fiscal_year": 2025, "target_population": 12, "source": "Disnaker survey 2024"}
+    async with serving(create_app, settings) as award, award.client(banten_admin) as admin:
+        async with award.client() as anonymous, award.client(national_writer) as writer:
+            assert (await anonymous.put(f"/v1/regions/{kota}/target", json=target)).status_code == 401
+            assert (await writer.put(f"/v1/regions/{kota}/target", json=target)).status_code == 403
+        outside = await admin.put("/v1/regions/32.75/target", json=target)
+        assert outside.status_code == 403 and outside.json()["errors"][0]["code"] == "outside_region"
+        assert (await admin.put("/v1/regions/36.99/target", json=target)).status_code == 404
+        bad = await admin.put(f"/v1/regions/{kota}/target", json=target | {"target_population": 0})
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "target_population"
+
+        assert (await admin.put(f"/v1/regions/{kota}/target", json=target)).status_code == 200
+        # A kota's Perkada is a Perwali.
+        wrong = await admin.put(f"/v1/regions/{kota}/regulation",
+                                json={"status": "perkada", "instrument": "perbup", "reference": "No. 1",
+                                      "enacted_on": "2024-02-01"})
+        assert wrong.status_code == 422 and wrong.json()["errors"][0] == {
+            "field": "instrument", "code": "wrong_instrument", "message": "This region's Perkada is a perwali."}
+        undated = await admin.put(f"/v1/regions/{kota}/regulation", json={"status": "perda", "reference": "No. 3"})
+        assert undated.status_code == 422 and undated.json()["errors"][0]["field"] == "enacted_on"
+        assert (await admin.put(f"/v1/regions/{kota}/regulation", json={"status": "in_preparation"})).status_code == 200
+        perda = {"status": "perda", "reference": f"Perda {AREAS[backend]['kota_name']} No. 3 Tahun 2024",
+                 "enacted_on": "2024-06-01"}
+        assert (await admin.put(f"/v1/regions/{kota}/regulation", json=perda)).status_code == 200
+        created = await admin.post(f"/v1/regions/{kota}/innovations",
+                                   json={"fiscal_year": 2025, "title": "Jemput bola di pasar", "note": "Keliling",
+                                         "points": 4})
+        assert created.status_code == 201 and created.json()["awarded_by"] == "test"
+
+        async def recorded() -> dict | None:
+            response = await admin.get(f"/v1/indicators/{kota}", params={"year": 2025})
+            body = response.json() if response.status_code == 200 else {}
+            return body if body.get("counts", {}).get("active") == 3 else None
+
+        body = await eventually(recorded)
+        assert body["values"]["coverage_rate"] == 25.0
+        assert body["values"]["regulation"] == 100.0 and body["values"]["innovation"] == 4.0
+        assert body["target"]["source"] == "Disnaker survey 2024"
+        assert body["regulation"]["reference"] == perda["reference"]
+        listed = (await admin.get(f"/v1/regions/{kota}/innovations", params={"year": 2025})).json()["innovations"]
+        assert [i["points"] for i in listed] == [4]
+
+
+async def test_rankings_order_ties_deterministically(broker, backend, award_settings, producer_for):
+    """The first regency leads; the other two have the same data, published in the opposite order to their codes,
+    and tie: the lower region code ranks first."""
+    first, second, third = AREAS[backend]["ranked"]
+    province = AREAS[backend]["province"]
+    settings = await award_settings(broker)
+    producer = await producer_for(settings)
+    events = []
+    for regency, members in ((third, 2), (second, 2), (first, 5)):
+        events += [envelope(Worker(regency, category="fisher").granted(at(10))) for _ in range(members)]
+        events.append(envelope(allocation(regency, 10_000_000, at(2, 1))))
+    await publish(producer, events)
+    async with serving(create_app, settings) as award, award.client() as client:
+        async def ranking() -> list | None:
+            body = (await client.get("/v1/rankings", params={"level": "regency", "province": province,
+                                                             "year": 2025})).json()
+            regions = [r for r in body["regions"] if r["region_code"] in (first, second, third)]
+            return regions if sum(r["counts"]["active"] for r in regions) == 9 else None
+
+        regions = await eventually(ranking)
+        assert [(r["rank"], r["region_code"]) for r in regions] == [(1, first), (2, second), (3, third)]
+        assert regions[1]["score"] == regions[2]["score"] < regions[0]["score"]
+        assert regions[0]["contributions"]["budget_utilisation"] > regions[1]["contributions"]["budget_utilisation"]
+        assert sum(regions[0]["contributions"].values()) == pytest.approx(regions[0]["score"], abs=1e-3)
+        provinces = (await client.get("/v1/rankings", params={"level": "province", "year": 2025})).json()
+        assert province in [r["region_code"] for r in provinces["regions"]]
+        assert (await client.get("/v1/rankings", params={"level": "province", "province": province})).status_code == 422
+
+
+async def test_a_grant_reaches_the_stream_within_a_second_and_the_compacted_topic(broker, backend, award_settings,
+                                                                                 producer_for):
+    live = AREAS[backend]["live"]
+    province = live[:2]
+    settings = await award_settings(broker, award_stream_heartbeat_seconds=0.3)
+    producer = await producer_for(settings)
+    worker = Worker(live, category="small_trader")
+    await publish(producer, [envelope(Worker(live).granted(at(3)))])
+    async with serving(create_app, settings) as award, award.client() as client:
+        await eventually(lambda: award.app.state.runtime.workers[1].ready.is_set())
+        async with client.stream("GET", "/v1/stream", params={"province": province}) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            reader = SseReader(response)
+            event, _, snapshot = await reader.next()
+            assert event == "snapshot" and snapshot["province"] == province
+            assert {r["region_code"] for r in snapshot["regions"]} <= {province, live}
+
+            async def first_member_counted() -> bool:
+                body = (await client.get(f"/v1/indicators/{live}", params={"year": 2025})).json()
+                return body.get("counts", {}).get("active") == 1
+
+            await eventually(first_member_counted)
+            while True:  # drain the update the first member caused
+                event, _, update = await reader.next()
+                if update.get("region_code") == live and update["counts"]["active"] == 1:
+                    break
+            await asyncio.sleep(1.1)  # past the coalescing window, as a quiet region is
+
+            sent = time.monotonic()
+            await publish(producer, [envelope(worker.granted(at(20)))])
+            while True:
+                event, event_id, update = await reader.next(timeout=5)
+                if event == "indicators" and update["region_code"] == live and update["counts"]["active"] == 2:
+                    break
+            latency = time.monotonic() - sent
+            assert latency < 1.0, f"the grant reached the stream after {latency:.2f}s"
+            assert update["counts"]["cat:small_trader"] == 1 and update["fiscal_year"] == 2025 and event_id
+            await asyncio.sleep(0.7)
+            assert reader.heartbeats >= 1
+
+        # A reconnecting client (Last-Event-ID) starts with a fresh snapshot holding the latest numbers.
+        async with client.stream("GET", "/v1/stream", params={"province": province},
+                                 headers={"Last-Event-ID": event_id}) as response:
+            event, _, snapshot = await SseReader(response).next()
+            assert event == "snapshot" and snapshot["resumed_after"] == event_id
+            regency = next(r for r in snapshot["regions"] if r["region_code"] == live)
+            assert regency["counts"]["active"] == 2 and regency["name"] == AREAS[backend]["live_name"]
+
+        # A burst in one region is coalesced: at most one update per region per second.
+        burst = [envelope(Worker(live).granted(at(21))) for _ in range(60)]
+        async with client.stream("GET", "/v1/stream", params={"province": province}) as response:
+            reader = SseReader(response)
+            await reader.next()
+            started = time.monotonic()
+            for start in range(0, 60, 10):
+                await publish(producer, burst[start:start + 10])
+                await asyncio.sleep(0.1)
+            updates = []
+            while not updates or updates[-1]["counts"]["active"] < 62:
+                event, _, update = await reader.next(timeout=5)
+                if event == "indicators" and update["region_code"] == live:
+                    updates.append(update)
+            elapsed = time.monotonic() - started
+            assert len(updates) <= elapsed / settings.award_publish_interval_seconds + 1, (len(updates), elapsed)
+
+    consumer = AIOKafkaConsumer(INDICATORS.name, bootstrap_servers=settings.bootstrap_servers,
+                                group_id=f"t-{uuid.uuid4()}", auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        latest = {}
+        while live not in latest or latest[live].counts["active"] < 62:
+            batch = await asyncio.wait_for(consumer.getmany(timeout_ms=500), 15)
+            for messages in batch.values():
+                for m in messages:
+                    event = parse_event(m.value)
+                    if event.data.region_code in (live, province, "ID"):
+                        assert m.key.decode() == event.data.region_code
+                        latest[m.key.decode()] = event.data
+    finally:
+        await consumer.stop()
+    assert latest[province].level == "province" and latest[province].counts["active"] >= 62
+    assert latest["ID"].level == "national"

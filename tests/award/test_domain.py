@@ -1,0 +1,98 @@
+"""The award's pure rules: order-independent projection, indicator expressions, normalisation and roll-up."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+
+from services.award.domain import (
+    Expression,
+    Registration,
+    RegionFacts,
+    Windows,
+    apply_event,
+    build_board,
+    change,
+    parse_config,
+)
+from tests.award.factory import Worker, at
+
+CONFIG = parse_config(yaml.safe_load((Path(__file__).parents[2] / "services/award/indicators.yaml").read_text()))
+
+
+def project(events) -> Registration:  # noqa: ANN001
+    state = Registration.first_seen(events[0], events[0].fiscal_year)
+    for e in events:
+        state = apply_event(state, e)
+    return state
+
+
+def test_every_arrival_order_gives_the_same_projection_and_tallies():
+    w = Worker("36.72", category="linmas")
+    events = [w.registered(at(1)), w.denied(at(1)), w.granted(at(2)), w.ended(at(9), end_month=3),
+              w.released(at(9), end_month=3)]
+    states = [project(list(order)) for order in itertools.permutations(events)]
+    state = states[0]
+    assert len(states) == 120 and all(s == state for s in states)
+    tallies, daily = change([], [state])
+    # Funded (the denial was overturned), then ended: not active; 3 months stay committed to its budget.
+    assert tallies == Counter({(2025, "36.72", "registered"): 1, (2025, "36.72", "granted"): 1,
+                               (2025, "36.72", "ended"): 1, (2025, "36.72", "committed:01"): 16_800,
+                               (2025, "36.72", "committed:02"): 16_800, (2025, "36.72", "committed:03"): 16_800})
+    assert daily[(2025, "36.72", date(2025, 3, 2), "funded")] == 1
+    assert (2025, "36.72", date(2025, 3, 2), "retained") not in daily
+
+
+def test_the_change_between_two_states_is_the_difference_of_their_contributions():
+    w = Worker("36.01", category="fisher", sex="P")
+    before = project([w.granted(at(2))])
+    after = apply_event(before, w.ended(at(5), end_month=3))
+    tallies, daily = change([before], [after])
+    assert tallies == Counter({(2025, "36.01", "active"): -1, (2025, "36.01", "cat:fisher"): -1,
+                               (2025, "36.01", "sex:P"): -1, (2025, "36.01", "age:25-34"): -1,
+                               (2025, "36.01", "ended"): 1})
+    assert daily == Counter({(2025, "36.01", date(2025, 3, 2), "retained"): -1,
+                             (2025, "36.01", date(2025, 3, 5), "ended"): 1})
+
+
+@pytest.mark.parametrize("text, counts, value", [
+    ("granted + denied", {"granted": 3, "denied": 1}, 4.0),
+    ("(active - new_30d) / 2", {"active": 10, "new_30d": 4}, 3.0),
+    ("-ended * 2", {"ended": 2}, -4.0),
+    ("target", {"active": 1}, None),  # no target recorded: no value
+])
+def test_expressions_evaluate_over_counts(text, counts, value):
+    assert Expression(text).evaluate(counts) == value
+
+
+def test_indicators_normalise_weight_and_roll_up_to_province_and_nation():
+    facts = {
+        "36.72": RegionFacts(tallies=Counter({"active": 50, "cat:linmas": 50, "granted": 50, "denied": 50,
+                                             "committed:01": 1_000, "committed:06": 3_000}),
+                             allocation_rupiah=8_000, target=100, regulation="perda", innovation_points=20),
+        "36.01": RegionFacts(tallies=Counter({"active": 10, "granted": 10}), target=300),
+        "36": RegionFacts(tallies=Counter({"committed:02": 500}), allocation_rupiah=2_000),
+    }
+    board = build_board(facts, 2025, date(2025, 3, 20), CONFIG)
+    cilegon = board.regions["36.72"]
+    assert cilegon.values["coverage_rate"] == 50.0 and cilegon.values["denial_rate"] == 50.0
+    assert cilegon.values["budget_utilisation"] == 50.0 and cilegon.counts["spent_rupiah"] == 1_000
+    assert cilegon.contributions["coverage_rate"] == pytest.approx(12.5)  # weight 0.25 x 0.5
+    assert cilegon.contributions["denial_rate"] == 0.0  # at or past the worst
+    assert cilegon.contributions["regulation"] == 10.0 and cilegon.contributions["innovation"] == 10.0  # capped at best
+    banten = board.regions["36"]
+    assert banten.counts["active"] == 60 and banten.counts["target"] == 400
+    assert banten.counts["allocation_rupiah"] == 10_000 and banten.counts["committed_rupiah"] == 4_500
+    assert banten.counts["spent_rupiah"] == 1_500
+    assert board.regions["ID"].counts["active"] == 60 and board.regions["ID"].level == "national"
+    assert [r.region_code for r in board.ranking("regency", "36")] == ["36.72", "36.01"]
+
+
+def test_windows_cover_the_last_week_month_and_three_months_back():
+    w = Windows.at(date(2025, 5, 31))
+    assert (w.week_from, w.month_from, w.retention_cutoff) == (date(2025, 5, 25), date(2025, 5, 2), date(2025, 2, 28))
