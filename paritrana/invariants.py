@@ -1,0 +1,154 @@
+"""The system's promises, checked against the three databases: `paritrana check`.
+
+- every accepted registration has exactly one funding decision, and enrolment's status agrees with it;
+- no budget's committed amount differs from the sum of its granted costs less releases, or exceeds its allocation;
+- the award aggregates equal a recount from the enrolment and subsidy databases;
+- both outboxes have drained;
+- given the registration ids a client was answered 2xx for (`accepted`), each one is stored and decided.
+
+Run it once the stack is quiet (no intake, consumers caught up); while events are in flight, "undecided" and the
+award differences are simply work not done yet. It reads only, and prints no personal data.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+
+from services.award import models as award_models
+from services.enrolment import models as enrolment_models
+from services.subsidy import models as subsidy_models
+from shared.database import Database
+from shared.settings import Settings
+
+AWARD_COUNTS = ("registered", "granted", "denied", "ended", "active")
+
+
+@dataclass
+class InvariantReport:
+    registrations: int = 0
+    decisions: int = 0
+    granted: int = 0
+    denied: int = 0
+    undecided: list[str] = field(default_factory=list)
+    decisions_without_registration: list[str] = field(default_factory=list)
+    status_mismatches: list[str] = field(default_factory=list)
+    budget_mismatches: list[str] = field(default_factory=list)
+    overspent: list[str] = field(default_factory=list)
+    award_differences: list[str] = field(default_factory=list)
+    outbox_backlog: dict[str, int] = field(default_factory=dict)
+    accepted: int = 0
+    # Answered 2xx to a client but absent from enrolment, or present but never decided (even if ended since).
+    not_stored: list[str] = field(default_factory=list)
+    accepted_undecided: list[str] = field(default_factory=list)
+
+    @property
+    def lost(self) -> int:
+        return len(set(self.undecided) | set(self.not_stored) | set(self.accepted_undecided))
+
+    @property
+    def double_counted(self) -> int:
+        return len(self.budget_mismatches) + len(self.decisions_without_registration)
+
+    @property
+    def holds(self) -> bool:
+        return not (self.undecided or self.not_stored or self.accepted_undecided
+                    or self.decisions_without_registration or self.status_mismatches
+                    or self.budget_mismatches or self.overspent or self.award_differences
+                    or any(self.outbox_backlog.values()))
+
+    def lines(self) -> list[str]:
+        out = [f"registrations {self.registrations}, decisions {self.decisions} "
+               f"(granted {self.granted}, denied {self.denied}), lost {self.lost}, "
+               f"double-counted {self.double_counted}, outbox backlog {self.outbox_backlog}"]
+        for name in ("undecided", "not_stored", "accepted_undecided", "decisions_without_registration",
+                     "status_mismatches", "budget_mismatches", "overspent", "award_differences"):
+            problems = getattr(self, name)
+            if problems:
+                out.append(f"{name.replace('_', ' ')} ({len(problems)}): " + "; ".join(problems[:10]))
+        out.append("invariants hold" if self.holds else "INVARIANTS BROKEN")
+        return out
+
+
+# Which subsidy decision each enrolment status implies. An end can overtake a decision still in flight.
+_EXPECTED = {"active": {"granted"}, "unfunded": {"denied"}, "ended": {"granted", "denied"}, "pending_funding": set()}
+
+
+async def check(settings: Settings) -> InvariantReport:
+    databases = {name: Database(settings.database_url(name)) for name in ("enrolment", "subsidy", "award")}
+    try:
+        return await check_databases(**databases)
+    finally:
+        for database in databases.values():
+            await database.dispose()
+
+
+async def check_databases(enrolment: Database, subsidy: Database, award: Database,
+                          accepted: Iterable[str] = ()) -> InvariantReport:
+    report = InvariantReport()
+    e_reg, s_reg = enrolment_models.registrations, subsidy_models.registrations
+    async with enrolment.reading() as session:
+        registered = {r.registration_id: r for r in (await session.execute(
+            select(e_reg.c.registration_id, e_reg.c.status, e_reg.c.regency_code, e_reg.c.fiscal_year))).all()}
+        report.outbox_backlog["enrolment"] = await _unsent(session, enrolment_models.outbox)
+    async with subsidy.reading() as session:
+        decided = {r.registration_id: r for r in (await session.execute(
+            select(s_reg.c.registration_id, s_reg.c.status, s_reg.c.budget_id, s_reg.c.granted_rupiah,
+                   s_reg.c.released_rupiah))).all()}
+        budgets = (await session.execute(select(subsidy_models.budgets))).all()
+        report.outbox_backlog["subsidy"] = await _unsent(session, subsidy_models.outbox)
+    async with award.reading() as session:
+        tallies = {(r.fiscal_year, r.region_code, r.name): r.value for r in (await session.execute(
+            select(award_models.tallies).where(award_models.tallies.c.name.in_(AWARD_COUNTS)))).all()}
+
+    report.registrations, report.decisions = len(registered), len(decided)
+    report.granted = sum(d.status == "granted" for d in decided.values())
+    report.denied = sum(d.status == "denied" for d in decided.values())
+    for registration_id, r in registered.items():
+        decision = decided.get(registration_id)
+        if decision is None:
+            if r.status != "ended":  # ended before its decision arrived: nothing is owed
+                report.undecided.append(registration_id)
+        elif decision.status not in _EXPECTED.get(r.status, set()):
+            report.status_mismatches.append(f"{registration_id}: enrolment {r.status}, subsidy {decision.status}")
+    report.decisions_without_registration = [i for i in decided if i not in registered]
+    accepted = set(accepted)
+    report.accepted = len(accepted)
+    report.not_stored = sorted(i for i in accepted if i not in registered)
+    report.accepted_undecided = sorted(i for i in accepted if i in registered and i not in decided)
+
+    net_by_budget: Counter[int] = Counter()
+    for d in decided.values():
+        if d.status == "granted":
+            net_by_budget[d.budget_id] += d.granted_rupiah - d.released_rupiah
+    for b in budgets:
+        if b.committed_rupiah != net_by_budget.get(b.id, 0):
+            report.budget_mismatches.append(f"{b.region_code}/{b.fiscal_year}: committed {b.committed_rupiah}, "
+                                            f"granted less released {net_by_budget.get(b.id, 0)}")
+        if b.committed_rupiah > b.allocation_rupiah:
+            report.overspent.append(f"{b.region_code}/{b.fiscal_year}: {b.committed_rupiah} > {b.allocation_rupiah}")
+
+    recount: Counter[tuple[int, str, str]] = Counter()
+    for registration_id, r in registered.items():
+        key = (r.fiscal_year, r.regency_code)
+        recount[(*key, "registered")] += 1
+        decision = decided.get(registration_id)
+        if decision is not None:
+            recount[(*key, decision.status)] += 1
+            if decision.status == "granted" and r.status != "ended":
+                recount[(*key, "active")] += 1
+        if r.status == "ended":
+            recount[(*key, "ended")] += 1
+    for key in sorted(set(recount) | set(tallies)):
+        if recount.get(key, 0) != tallies.get(key, 0):
+            year, region, name = key
+            report.award_differences.append(f"{region}/{year} {name}: award {tallies.get(key, 0)}, "
+                                            f"recount {recount.get(key, 0)}")
+    return report
+
+
+async def _unsent(session, outbox) -> int:  # noqa: ANN001
+    return (await session.execute(select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None)))).scalar_one()
