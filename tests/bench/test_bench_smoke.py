@@ -1,0 +1,81 @@
+"""`paritrana bench --smoke` (what `make bench-smoke` runs): the whole benchmark, small, on SQLite. Speed is never
+asserted here; the run must finish, write a complete results file, and its counts must agree with each other and
+with the databases."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+SCENARIOS = ("field_kits", "partner_apps", "mixed_rate")
+PROCESSES = ("broker", "enrolment", "subsidy", "award", "bench_client")
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    output = tmp_path_factory.mktemp("bench") / "smoke.json"
+    run = subprocess.run([sys.executable, "-m", "paritrana", "bench", "--smoke", "--output", str(output)],
+                         capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert f"results: {output}" in run.stdout
+    assert "Scenarios" in run.stdout and "Raw limits" in run.stdout  # the terminal table
+    return json.loads(Path(output).read_text())
+
+
+def test_machine_versions_and_parameters_are_recorded(result: dict) -> None:
+    machine, versions, parameters = result["machine"], result["versions"], result["parameters"]
+    assert machine["logical_cores"] >= 1 and machine["memory_gb"] > 0 and machine["cpu_model"]
+    assert versions["python"].startswith("3.11") and versions["packages"]["aiokafka"]
+    assert len(versions["git_commit"] or "") == 40
+    assert parameters["db"] == "sqlite" and parameters["smoke"] is True
+    assert result["budgets"]["seeded"] + result["budgets"]["kept"] == 514
+
+
+def test_every_scenario_accepts_what_it_sent_and_decides_every_accepted_registration(result: dict) -> None:
+    assert set(result["scenarios"]) == set(SCENARIOS)
+    for name, s in result["scenarios"].items():
+        assert s["sent"] == sum(s["outcomes"].values()) > 0, name
+        assert s["accepted"] == s["outcomes"]["accepted"] == s["sent"], (name, s["outcomes"])
+        assert s["caught_up"] and s["decided"] == s["accepted"] == s["granted"] + s["denied"], name
+        assert s["accepted_per_second"] > 0 and s["decisions_per_second"] > 0, name
+        assert s["request_latency"]["n"] > 0 and s["request_latency"]["p50_ms"] <= s["request_latency"]["p99_ms"]
+        # award counts each registration and its decision
+        assert s["award_events"] >= 2 * s["accepted"] and s["award_updates"] > 0, name
+        assert s["lag"]["series"] and s["lag"]["series"][-1]["undecided"] == 0, name
+        for process in PROCESSES:
+            figures = s["processes"][process]
+            assert figures["cpu_seconds"] > 0 and figures["peak_rss_mb"] > 0, (name, process)
+    kits = result["scenarios"]["field_kits"]
+    assert kits["batches"] == -(-kits["sent"] // kits["batch_size"])
+
+
+def test_the_mixed_run_sees_every_registration_on_the_award_stream(result: dict) -> None:
+    mixed = result["scenarios"]["mixed_rate"]
+    latency = mixed["dashboard_latency"]
+    assert latency["unseen"] == 0 and latency["n"] == mixed["accepted"]
+    assert 0 <= latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"] <= latency["max_ms"]
+    assert latency["stream_updates"] > 0
+
+
+def test_raw_limits_replays_and_consistency_cover_the_same_events(result: dict) -> None:
+    total = sum(s["accepted"] for s in result["scenarios"].values())
+    raw = result["raw"]
+    assert raw["database"]["rows"] == result["scenarios"]["field_kits"]["accepted"]
+    assert raw["database"]["best_rows_per_second"] > 0
+    assert raw["kafka"]["messages"] >= 1000 and raw["kafka"]["produce_per_second"] > 0
+    assert raw["kafka"]["consume_per_second"] > 0 and raw["kafka"]["value_bytes"] > 100
+    subsidy, award = result["replay"]["subsidy"], result["replay"]["award"]
+    assert subsidy["ok"] and award["ok"], result["replay"]
+    assert subsidy["events"] == total  # every worker.registered on enrolment.workers
+    assert award["events"] >= 2 * total  # both topics: registrations, decisions, budgets
+    consistency = result["consistency"]
+    assert consistency["holds"], consistency
+    assert consistency["invariants"][0].startswith(f"registrations {total}, decisions {total} ")
+    assert result["ratios"]["batch_intake_vs_raw_db_insert"] > 0
+    assert result["projections"]["kpps_wave_minutes"] > 0
+    assert set(result["targets"]) >= {"batch_intake", "single_intake", "latency_p99", "replay_1m", "memory",
+                                      "kpps_wave", "batch_vs_raw_insert"}
