@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaError
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -207,6 +207,27 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, TRANSIENT_ERRORS)
 
 
+class Rebalances(ConsumerRebalanceListener):
+    """Counts the group's rebalances, and cancels an offset commit that would otherwise outlive one.
+
+    aiokafka retries a commit through a broker outage and sends it with whatever generation the member holds by
+    then. After a broker that lost its log (Tansu, in memory) comes back, such a commit lands in the new generation
+    with the old log's offsets, and the group then skips the new log up to them. Revocation runs before the member
+    joins again, so a commit cancelled there never reaches the new generation."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.commit: asyncio.Task[None] | None = None
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        self.count += 1
+        if self.commit is not None and not self.commit.done():
+            self.commit.cancel()
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.count += 1
+
+
 class EventConsumer:
     """Polls batches, dead-letters what cannot be parsed or handled, and commits offsets after the handler."""
 
@@ -220,11 +241,11 @@ class EventConsumer:
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
         self._reported: set[tuple[str, int]] = set()
+        self.rebalances = Rebalances()
         self.running = False
 
     def _make(self) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
-            *self.topics,
+        consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.bootstrap_servers,
             client_id=f"{self.settings.kafka_client_prefix}-{self.service}",
             group_id=self.group_id,
@@ -234,6 +255,8 @@ class EventConsumer:
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=max(100, self.settings.kafka_session_timeout_ms // 6),
         )
+        consumer.subscribe(self.topics, listener=self.rebalances)
+        return consumer
 
     async def run(self) -> None:
         """Consume until stop() is called. Meant to run as a background task for the service's lifetime."""
@@ -242,11 +265,18 @@ class EventConsumer:
         except asyncio.CancelledError:
             return
         self.running = True
+        backoff = Backoff(cap=10.0)
         try:
             while not self._stopping.is_set():
-                records = await self._consumer.getmany(timeout_ms=200, max_records=self.max_records)
-                if records:
-                    await self._process(records)
+                try:
+                    records = await self._consumer.getmany(timeout_ms=200, max_records=self.max_records)
+                    if records:
+                        await self._process(records, self.rebalances.count)
+                    backoff.reset()
+                except Exception:  # noqa: BLE001 - a consumer that dies here would stop the service consuming silently
+                    delay = backoff.next_delay()
+                    log.exception("%s: consumer loop failed, polling again in %.1fs", self.service, delay)
+                    await asyncio.sleep(delay)
         finally:
             self.running = False
             await self._consumer.stop()
@@ -254,7 +284,7 @@ class EventConsumer:
     async def stop(self) -> None:
         self._stopping.set()
 
-    async def _process(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+    async def _process(self, records: dict[TopicPartition, list[ConsumerRecord]], rebalances: int) -> None:
         started = time.perf_counter()
         good: list[Consumed] = []
         for tp, messages in records.items():
@@ -270,13 +300,26 @@ class EventConsumer:
             return  # stopping in the middle of a retry: offsets stay uncommitted, the batch comes back
         for c in good:
             metrics.EVENTS_CONSUMED.labels(self.service, c.topic, c.event.type).inc()
-        offsets = {tp: messages[-1].offset + 1 for tp, messages in records.items()}
-        try:
-            await self._consumer.commit(offsets)
-        except (CommitFailedError, KafkaError) as exc:
-            # Partitions moved to another member mid-batch; it will redeliver, and the inbox dedupes.
-            log.warning("%s: offset commit failed after rebalance (%s)", self.service, type(exc).__name__)
+        await self._commit({tp: messages[-1].offset + 1 for tp, messages in records.items()}, rebalances)
         metrics.BATCH_SECONDS.labels(self.service).observe(time.perf_counter() - started)
+
+    async def _commit(self, offsets: dict[TopicPartition, int], rebalances: int) -> None:
+        """Commit a batch's offsets, unless the group rebalanced since the batch was polled: whoever holds the
+        partitions now starts from the last commit, redelivers the batch, and the inbox dedupes it."""
+        if self.rebalances.count != rebalances:
+            log.info("%s: the group rebalanced during a batch; leaving its offsets uncommitted", self.service)
+            return
+        commit = self.rebalances.commit = asyncio.ensure_future(self._consumer.commit(offsets))
+        try:
+            await commit
+        except (CommitFailedError, KafkaError) as exc:
+            log.warning("%s: offset commit failed after rebalance (%s)", self.service, type(exc).__name__)
+        except asyncio.CancelledError:
+            if not commit.cancelled() or asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                raise  # the consumer itself is being cancelled
+            log.info("%s: a rebalance cancelled an offset commit; the batch will be redelivered", self.service)
+        finally:
+            self.rebalances.commit = None
 
     async def _handle(self, batch: list[Consumed], records: dict[TopicPartition, list[ConsumerRecord]]) -> bool:
         backoff = Backoff(cap=10.0)

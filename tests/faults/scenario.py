@@ -14,6 +14,7 @@ from typing import Any
 
 from paritrana.client import AsyncClient
 from shared.regions import regencies
+from shared.settings import SERVICES
 from tests.faults.checks import (
     compare_rebuild, dead_letters, decisions_in_database, decisions_on_topic, expected_dead_letters, wait_quiet,
 )
@@ -107,6 +108,19 @@ class Scenario:
         finally:
             self.row.seconds = round(time.monotonic() - self._started, 1)
             self.log.rows.append(self.row)
+            if not self.row.passed:
+                self._say_service_trouble()
+
+    def _say_service_trouble(self, per_service: int = 15) -> None:
+        """A failed scenario's evidence for CI: each service's last warnings and errors (the logs are masked)."""
+        for service in SERVICES:
+            try:
+                lines = self.stack.service_log(service).splitlines()
+            except OSError:
+                continue
+            trouble = [line for line in lines if '"level": "warning"' in line or '"level": "error"' in line]
+            for line in trouble[-per_service:]:
+                self.say(f"{service} log: {line[:400]}")
 
     async def _finish(self) -> None:
         assert self.traffic is not None

@@ -193,3 +193,55 @@ async def test_an_inbox_collision_with_another_member_is_retried_not_dead_letter
     await consumer.stop()
     await task
     await producer.stop()
+
+
+async def test_after_the_broker_loses_its_log_the_group_reads_the_new_log_from_its_start(isolated_broker, tmp_path):
+    """A batch in hand when the broker dies must not have its offsets committed into the group's next generation:
+    those offsets belong to the lost log, and a member starting from them would skip the new log's first events."""
+    settings = settings_for(isolated_broker, tmp_path)
+    await ensure_topics(settings)
+    producer = EventProducer(settings, "enrolment")
+    await producer.start()
+    await producer.publish([(new_event(sample_registered(), source="/test"), "36.72") for _ in range(20)])
+    group = f"g-{uuid.uuid4()}"
+    handled: list[uuid.UUID] = []
+    consumer: EventConsumer
+
+    async def lose_the_log_while_handling(batch: list[Consumed]) -> None:
+        if handled:
+            handled.extend(c.event.id for c in batch)
+            return
+        handled.extend(c.event.id for c in batch)
+        before = consumer.rebalances.count
+        isolated_broker.kill()
+        isolated_broker.start()
+        await ensure_topics(settings)
+        # The member finds itself unknown to the new broker and joins again (revoked, then assigned) before this
+        # batch's commit is attempted.
+        await eventually(lambda: consumer.rebalances.count >= before + 2, timeout=30)
+
+    consumer = EventConsumer(settings, "enrolment", [WORKERS.name], lose_the_log_while_handling, group_id=group,
+                             producer=producer)
+    task = asyncio.create_task(consumer.run())
+    await eventually(lambda: consumer.rebalances.count >= 2 and consumer.rebalances.commit is None
+                     and len(handled) > 0, timeout=60)
+    await consumer.stop()
+    await task
+
+    # Republished and new events land on the new log from offset 0; the group's next member must read them all.
+    after = [new_event(sample_registered(), source="/test") for _ in range(10)]
+    await producer.publish([(e, "36.72") for e in after])
+    seen: list[uuid.UUID] = []
+
+    async def record(batch: list[Consumed]) -> None:
+        seen.extend(c.event.id for c in batch)
+
+    successor = EventConsumer(settings, "enrolment", [WORKERS.name], record, group_id=group, producer=producer)
+    task = asyncio.create_task(successor.run())
+    try:
+        await eventually(lambda: len(seen) >= len(after), timeout=30)
+    finally:
+        await successor.stop()
+        await task
+        await producer.stop()
+    assert seen == [e.id for e in after]
