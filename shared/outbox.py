@@ -13,6 +13,7 @@ its log; the events go out again with their original ids, and consumers dedupe t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -40,6 +41,7 @@ from shared.topics import topic_for
 log = logging.getLogger(__name__)
 
 OUTBOX_BACKLOG = Gauge("paritrana_outbox_backlog", "Outbox rows not yet acknowledged by the broker", ["service"])
+BACKLOG_INTERVAL_SECONDS = 2.0
 OUTBOX_PUBLISHED = Counter("paritrana_outbox_published_total", "Outbox rows published and marked sent", ["service"])
 
 
@@ -158,6 +160,15 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self) -> None:
+        watcher = asyncio.create_task(self._watch_backlog())
+        try:
+            await self._relay()
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    async def _relay(self) -> None:
         backoff = Backoff(cap=10.0)
         while not self._stopping.is_set():
             try:
@@ -180,6 +191,17 @@ class OutboxRelay:
         except Exception:  # noqa: BLE001 - anything left stays in the outbox for the next start
             pass
         await self._release_lease()
+
+    async def _watch_backlog(self) -> None:
+        """Count the unsent rows every few seconds, whatever the relay is doing (a send to a frozen broker blocks it
+        for the request timeout): the gauge behind the alert on a backlog that keeps growing."""
+        while not self._stopping.is_set():
+            try:
+                OUTBOX_BACKLOG.labels(self.service).set(await backlog(self.database, self.outbox))
+            except Exception:  # noqa: BLE001 - the database is away; the next round reports
+                pass
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), BACKLOG_INTERVAL_SECONDS)
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()

@@ -74,11 +74,13 @@ async def test_broker_unreachable_then_back(stack: RunningStack, scenario) -> No
         try:
             await s.run_for(BROKER_PAUSE_SECONDS)
             backlog = await stack.outbox_backlog("enrolment")
+            gauge = sum((await stack.metric("enrolment", "paritrana_outbox_backlog")).values())
         finally:
             os.kill(broker, signal.SIGCONT)
         s.say(f"stopped the broker (SIGSTOP) for {BROKER_PAUSE_SECONDS:g}s, then SIGCONT; enrolment's outbox held "
-              f"{backlog} unsent events by then")
+              f"{backlog} unsent events by then, and its paritrana_outbox_backlog gauge said {gauge:g}")
         assert backlog > 0, "registrations accepted while the broker was away should wait in the outbox"
+        assert gauge > 0, "the outbox backlog gauge (what the alert watches) did not see the backlog"
         assert stack.pid("broker") == broker
         await s.run_for(seconds(3))
 
