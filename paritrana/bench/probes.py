@@ -119,10 +119,24 @@ class PipelineWatch:
         while time.perf_counter() < deadline:
             counters = await scrape(self.http, self.urls)
             self._record(counters)
-            if self.decided(counters) >= accepted and not any(counters.pipeline_lag().values()):
+            if (self.decided(counters) >= accepted and not any(counters.pipeline_lag().values())
+                    and self._handled_downstream(counters, accepted)):
                 return counters.at - self._started
             await asyncio.sleep(0.2)
         return None
+
+    def _handled_downstream(self, counters: Counters, accepted: int) -> bool:
+        """Every registration and decision since the baseline also handled by its consumers. The published
+        counters move only once an outbox batch is marked sent, so while subsidy's relay is behind, they alone
+        would call decisions still waiting in its outbox handled."""
+        assert self.baseline is not None
+        decided = self.decided(counters)
+
+        def handled(service: str, topic: str) -> float:
+            return counters.consumed.get((service, topic), 0) - self.baseline.consumed.get((service, topic), 0)
+
+        return (handled("subsidy", WORKERS) >= accepted and handled("award", WORKERS) >= accepted
+                and handled("award", DECISIONS) >= decided and handled("enrolment", DECISIONS) >= decided)
 
     async def stop(self) -> None:
         if self._task is not None:
