@@ -16,7 +16,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,6 +120,56 @@ async def ensure_topics(settings: Settings, topics: Iterable[Topic] = TOPICS) ->
     return created
 
 
+READ_STALL_POLLS = 40  # empty polls of 250 ms before reading to the end gives up
+
+
+async def read_to_end(bootstrap_servers: str, topics: Iterable[str], *, client_id: str,
+                      batch_records: int = 5000) -> AsyncIterator[list[ConsumerRecord]]:
+    """Every message on the topics, from each partition's first offset to its end, in batches of up to
+    `batch_records` (consecutive fetches gathered, so a caller can handle each batch in one transaction).
+
+    No consumer group: nobody's committed offsets move, and a live consumer beside it is undisturbed. The end is
+    partition_end(), because Tansu's ListOffsets undercounts. Raises RuntimeError if the broker stops delivering
+    before the end."""
+    topics = list(topics)
+    consumer: AIOKafkaConsumer = await start_with_backoff(lambda: AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+        client_id=client_id, max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024), client_id)
+    try:
+        await consumer.topics()  # loads the metadata partitions_for_topic reads
+        partitions = [TopicPartition(topic, p) for topic in topics
+                      for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not partitions:
+            return
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        idle = 0
+        while True:
+            remaining = [tp for tp in partitions
+                         if await consumer.position(tp) < partition_end(consumer, tp, ends[tp])]
+            if not remaining:
+                return
+            batch: list[ConsumerRecord] = []
+            while len(batch) < batch_records:
+                records = await consumer.getmany(*remaining, timeout_ms=20 if batch else 250,
+                                                 max_records=batch_records - len(batch))
+                if not records:
+                    break
+                for messages in records.values():
+                    batch.extend(messages)
+            if batch:
+                idle = 0
+                yield batch
+            else:
+                idle += 1
+                if idle > READ_STALL_POLLS:
+                    raise RuntimeError(f"reading {', '.join(topics)} stalled before the end of {len(remaining)} "
+                                       "partition(s)")
+    finally:
+        await consumer.stop()
+
+
 class EventProducer:
     """Publishes envelopes to the topic their type belongs to, keyed for per-region order."""
 
@@ -183,6 +233,12 @@ class Consumed:
     partition: int
     offset: int
     key: str | None
+
+    @classmethod
+    def of(cls, record: ConsumerRecord) -> "Consumed":
+        """The parsed record; raises InvalidEvent for what no handler can take."""
+        return cls(parse_event(record.value), record.topic, record.partition, record.offset,
+                   record.key.decode(errors="replace") if record.key else None)
 
 
 Handler = Callable[[list[Consumed]], Awaitable[None]]
@@ -287,15 +343,12 @@ class EventConsumer:
     async def _process(self, records: dict[TopicPartition, list[ConsumerRecord]], rebalances: int) -> None:
         started = time.perf_counter()
         good: list[Consumed] = []
-        for tp, messages in records.items():
+        for messages in records.values():
             for m in messages:
                 try:
-                    event = parse_event(m.value)
+                    good.append(Consumed.of(m))
                 except InvalidEvent as exc:
                     await self._dead_letter(m, str(exc), known_event=False)
-                    continue
-                good.append(Consumed(event, tp.topic, tp.partition, m.offset,
-                                     m.key.decode(errors="replace") if m.key else None))
         if good and not await self._handle(good, records):
             return  # stopping in the middle of a retry: offsets stay uncommitted, the batch comes back
         for c in good:

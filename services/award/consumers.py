@@ -24,7 +24,7 @@ from shared.events import (
     parse_event,
 )
 from shared.inbox import claim_new
-from shared.kafka import Backoff, Consumed, partition_end, start_with_backoff
+from shared.kafka import Backoff, Consumed, read_to_end, start_with_backoff
 from shared.settings import Settings
 from shared.topics import DECISIONS, INDICATORS, WORKERS
 
@@ -83,7 +83,6 @@ class RebuildReport:
 
 
 REBUILD_BATCH = 5000
-REBUILD_IDLE_POLLS = 40
 
 
 async def rebuild(settings: Settings, database: Database) -> RebuildReport:
@@ -91,57 +90,25 @@ async def rebuild(settings: Settings, database: Database) -> RebuildReport:
 
     It reads with manual assignment (no consumer group), so the live service's committed offsets are untouched; a
     live consumer running meanwhile is harmless, because the inbox lets whichever of the two sees an event first
-    apply it. "The end" is max(ListOffsets, fetch high watermark) per partition: Tansu's ListOffsets answers the
-    last batch's base offset + 1.
+    apply it.
     """
     loop = asyncio.get_running_loop()
     started = loop.time()
     async with database.transaction() as session:
         await repository.drop_projection(session)
-    consumer: AIOKafkaConsumer = await start_with_backoff(lambda: AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False,
-        auto_offset_reset="earliest", client_id=f"{settings.kafka_client_prefix}-award-rebuild",
-        max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024), "award rebuild")
     events = skipped = 0
-    try:
-        await consumer.topics()  # loads the metadata partitions_for_topic reads
-        partitions = [TopicPartition(topic, p) for topic in (WORKERS.name, DECISIONS.name)
-                      for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        idle = 0
-        while True:
-            remaining = [tp for tp in partitions
-                         if await consumer.position(tp) < partition_end(consumer, tp, ends[tp])]
-            if not remaining:
-                break
-            batch, polled = [], 0
-            # Fetches come back a few hundred records at a time: gather what is at hand into one transaction.
-            while polled < REBUILD_BATCH:
-                records = await consumer.getmany(*remaining, timeout_ms=20 if polled else 250,
-                                                 max_records=REBUILD_BATCH - polled)
-                if not records:
-                    break
-                for tp, messages in records.items():
-                    polled += len(messages)
-                    for m in messages:
-                        try:
-                            batch.append(Consumed(parse_event(m.value), tp.topic, tp.partition, m.offset,
-                                                  m.key.decode(errors="replace") if m.key else None))
-                        except InvalidEvent:
-                            skipped += 1  # the live consumer dead-lettered it; the projection never had it
-            if not polled:
-                idle += 1
-                if idle > REBUILD_IDLE_POLLS:
-                    raise RuntimeError(f"rebuild stalled before the end of {len(remaining)} partition(s)")
-                continue
-            idle = 0
-            if batch:
-                await handle_batch(database, batch)
-                events += len(batch)
-    finally:
-        await consumer.stop()
+    async for records in read_to_end(settings.bootstrap_servers, (WORKERS.name, DECISIONS.name),
+                                     client_id=f"{settings.kafka_client_prefix}-award-rebuild",
+                                     batch_records=REBUILD_BATCH):
+        batch = []
+        for record in records:
+            try:
+                batch.append(Consumed.of(record))
+            except InvalidEvent:
+                skipped += 1  # the live consumer dead-lettered it; the projection never had it
+        if batch:
+            await handle_batch(database, batch)
+            events += len(batch)
     return RebuildReport(events, skipped, round(loop.time() - started, 3))
 
 

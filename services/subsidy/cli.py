@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import click
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import func, insert, select
 
 from shared.clock import Clock
 from shared.database import Database
 from shared.events import BudgetAllocated, InvalidEvent, parse_event
-from shared.kafka import EventConsumer, EventProducer, partition_end, start_with_backoff
+from shared.kafka import EventConsumer, EventProducer, read_to_end
 from shared.outbox import republish_command
 from shared.settings import Settings, get_settings
 from shared.topics import DECISIONS, WORKERS
@@ -51,13 +50,15 @@ async def restore_budgets(settings: Settings, database: Database) -> int:
         if (await session.execute(select(func.count()).select_from(budgets))).scalar_one():
             return 0
     latest: dict[tuple[str, int], BudgetAllocated] = {}
-    async for raw in read_to_end(settings, DECISIONS.name):
-        try:
-            event = parse_event(raw)
-        except InvalidEvent:
-            continue
-        if isinstance(event.data, BudgetAllocated):
-            latest[(event.data.region_code, event.data.fiscal_year)] = event.data
+    async for records in read_to_end(settings.bootstrap_servers, [DECISIONS.name],
+                                     client_id=f"{settings.kafka_client_prefix}-subsidy-replay"):
+        for record in records:
+            try:
+                event = parse_event(record.value)
+            except InvalidEvent:
+                continue
+            if isinstance(event.data, BudgetAllocated):
+                latest[(event.data.region_code, event.data.fiscal_year)] = event.data
     now = datetime.now(timezone.utc)
     async with database.transaction() as session:
         for data in latest.values():
@@ -76,32 +77,6 @@ async def restore_budgets(settings: Settings, database: Database) -> int:
                      "legal_reference": x.legal_reference, "changed_by": "replay", "changed_at": now}
                     for x in data.lines])
     return len(latest)
-
-
-async def read_to_end(settings: Settings, topic: str):  # noqa: ANN202 - async iterator of message values
-    consumer = await start_with_backoff(
-        lambda: AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
-                                 client_id=f"{settings.kafka_client_prefix}-subsidy-replay"), "replay reader")
-    try:
-        await consumer.topics()
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not partitions:
-            return
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        while True:
-            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
-            for messages in batch.values():
-                for m in messages:
-                    yield m.value
-            # Tansu's ListOffsets undercounts (see shared.kafka), so the fetched high watermark decides.
-            if not batch:
-                positions = [await consumer.position(tp) for tp in partitions]
-                if all(p >= partition_end(consumer, tp, ends[tp]) for p, tp in zip(positions, partitions)):
-                    return
-    finally:
-        await consumer.stop()
 
 
 async def replay(settings: Settings, *, publish: bool = False, progress=None) -> ReplayResult:  # noqa: ANN001

@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import uuid
 
 import jsonschema
 

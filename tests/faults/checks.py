@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from sqlalchemy import select
 
 from paritrana.invariants import InvariantReport, check_databases
@@ -23,7 +23,7 @@ from services.award import models as award_models
 from services.subsidy import models as subsidy_models
 from shared.database import Database
 from shared.events import InvalidEvent, SubsidyDenied, SubsidyGranted, parse_event
-from shared.kafka import partition_end
+from shared.kafka import read_to_end
 from shared.topics import DECISIONS, TOPICS, WORKERS, dead_letter
 from tests.faults.stack import RunningStack
 from tests.support import create_postgres_database, drop_postgres_database, postgres_admin_url
@@ -47,36 +47,13 @@ async def wait_quiet(stack: RunningStack, accepted: Iterable[str], timeout: floa
 
 
 async def read_topics(bootstrap_servers: str, topics: Iterable[str]) -> dict[str, list[ConsumerRecord]]:
-    """Every message on the topics, from the first offset to the end, without a consumer group. The end is
-    max(ListOffsets, fetch high watermark): Tansu's ListOffsets answers the last batch's base offset + 1."""
+    """Every message on the topics, from the first offset to the end, without a consumer group."""
     topics = list(topics)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    await consumer.start()
     records: dict[str, list[ConsumerRecord]] = {topic: [] for topic in topics}
-    try:
-        await consumer.topics()  # loads the metadata partitions_for_topic reads
-        partitions = [TopicPartition(topic, p) for topic in topics
-                      for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not partitions:
-            return records
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        idle = 0
-        while True:
-            remaining = [tp for tp in partitions
-                         if await consumer.position(tp) < partition_end(consumer, tp, ends[tp])]
-            if not remaining:
-                return records
-            batch = await consumer.getmany(*remaining, timeout_ms=500)
-            idle = 0 if batch else idle + 1
-            if idle > 20:
-                raise AssertionError(f"reading {remaining} stalled before the end")
-            for tp, messages in batch.items():
-                records[tp.topic].extend(messages)
-    finally:
-        await consumer.stop()
+    async for batch in read_to_end(bootstrap_servers, topics, client_id="fault-suite-reader"):
+        for record in batch:
+            records[record.topic].append(record)
+    return records
 
 
 async def read_topic(bootstrap_servers: str, topic: str) -> list[ConsumerRecord]:

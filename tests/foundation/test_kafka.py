@@ -8,7 +8,7 @@ import jsonschema
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared.broker import EmbeddedBroker
-from shared.events import WorkerRegistered, json_schema, new_event
+from shared.events import json_schema, new_event
 from shared.kafka import Consumed, EventConsumer, EventProducer, ensure_topics
 from shared.settings import Settings
 from shared.topics import WORKERS

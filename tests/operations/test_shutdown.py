@@ -9,7 +9,6 @@ import signal
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
@@ -20,7 +19,6 @@ from services.enrolment.models import outbox as enrolment_outbox, registrations
 from services.subsidy.models import inbox as subsidy_inbox
 from shared.access import AccessStore
 from shared.database import Database
-from shared.kafka import ensure_topics
 from shared.settings import Settings
 from shared.topics import WORKERS
 from tests.enrolment.sample import CLOCK_START, item

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select, text
 
@@ -23,6 +22,7 @@ from paritrana.client import Client
 from services.enrolment.domain import IntakeRules
 from services.enrolment.models import outbox, registrations
 from shared.events import parse_event
+from shared.kafka import read_to_end
 from shared.topics import WORKERS
 from tests.enrolment.sample import CLOCK_START, item, synthetic_nik
 from tests.security.stack import CILEGON, Stack
@@ -80,22 +80,9 @@ async def stored(stack: Stack, registration_id: str) -> dict[str, int]:
 
 async def published_subjects(stack: Stack) -> set[str]:
     """Every subject on enrolment.workers, read from the start of each partition up to its end."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=stack.settings.bootstrap_servers, group_id=None,
-                                enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(WORKERS.name, p) for p in range(stack.settings.kafka_partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        subjects: set[str] = set()
-        async with asyncio.timeout(30):
-            while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
-                for messages in (await consumer.getmany(timeout_ms=500)).values():
-                    subjects.update(parse_event(m.value).subject for m in messages)
-        return subjects
-    finally:
-        await consumer.stop()
+    return {parse_event(m.value).subject
+            async for batch in read_to_end(stack.settings.bootstrap_servers, [WORKERS.name], client_id="bad-input-scan")
+            for m in batch}
 
 
 def assert_clear_error(body: dict[str, Any], field: str, code: str, secret: object = None) -> None:

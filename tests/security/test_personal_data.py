@@ -16,9 +16,10 @@ import logging
 import re
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from shared.kafka import read_to_end
 from shared.observability import MaskedJsonFormatter
 from tests.enrolment.sample import item, synthetic_nik
 from tests.security.stack import CILEGON, Stack, running_stack
@@ -51,24 +52,13 @@ async def every_message(bootstrap: str) -> list[tuple[str, bytes]]:
     await admin.start()
     try:
         topics = [t for t in await admin.list_topics() if not t.startswith("__")]
-        described = await admin.describe_topics(topics)
     finally:
         await admin.close()
-    partitions = [TopicPartition(d["topic"], p["partition"]) for d in described for p in d["partitions"]]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    await consumer.start()
     out: list[tuple[str, bytes]] = []
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            for tp, messages in (await consumer.getmany(timeout_ms=500)).items():
-                for m in messages:
-                    out += [(tp.topic, m.key or b""), (tp.topic, m.value or b"")]
-                    out += [(tp.topic, k.encode() + b"=" + (v or b"")) for k, v in m.headers or ()]
-    finally:
-        await consumer.stop()
+    async for batch in read_to_end(bootstrap, topics, client_id="personal-data-scan"):
+        for m in batch:
+            out += [(m.topic, m.key or b""), (m.topic, m.value or b"")]
+            out += [(m.topic, k.encode() + b"=" + (v or b"")) for k, v in m.headers or ()]
     return out
 
 

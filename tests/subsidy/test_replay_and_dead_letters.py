@@ -10,12 +10,13 @@ from sqlalchemy import select
 
 from shared.clock import FISCAL_TZ
 from shared.database import Database
+from shared.kafka import read_to_end
 from shared.topics import WORKERS
 from tests.support import eventually, serving
 
 from services.subsidy import repository
 from services.subsidy.app import create_app
-from services.subsidy.cli import read_to_end, replay
+from services.subsidy.cli import replay
 from services.subsidy.models import budgets, registrations
 from tests.subsidy.workers import MONTHLY, api_key, caught_up, decided, ended, lines, publish, registered
 
@@ -88,7 +89,8 @@ async def test_poison_is_dead_lettered_and_the_partition_keeps_flowing(isolated_
             ids = set((await session.scalars(select(registrations.c.registration_id))).all())
 
     assert ids == {str(e.data.registration_id) for e in good}
-    dead = [raw async for raw in read_to_end(settings, "subsidy.dead-letter")]
+    dead = [m.value async for batch in read_to_end(settings.bootstrap_servers, ["subsidy.dead-letter"],
+                                                  client_id="test-reader") for m in batch]
     assert len(dead) == 3
     assert hashlib.sha256(b"\xff not json").hexdigest().encode() in dead[0]  # not JSON: kept as its hash
     assert str(unpriceable.data.registration_id).encode() in dead[2]  # the original, as it was

@@ -13,13 +13,12 @@ from sqlalchemy import func, select
 
 from shared.access import AccessStore
 from shared.events import Envelope, WorkerEnded, WorkerRegistered, new_event, parse_event
-from shared.kafka import EventProducer
+from shared.kafka import EventProducer, read_to_end
 from shared.outbox import backlog
 from shared.settings import Settings
 from shared.topics import DECISIONS
 from tests.support import eventually
 
-from services.subsidy.cli import read_to_end
 from services.subsidy.domain import FUNDING_SOURCES
 from services.subsidy.models import outbox, registrations
 
@@ -83,7 +82,8 @@ async def published(settings: Settings, database) -> list[Envelope[Any]]:  # noq
         return await backlog(database, outbox) == 0
 
     await eventually(drained, timeout=30)
-    return [parse_event(raw) async for raw in read_to_end(settings, DECISIONS.name)]
+    return [parse_event(m.value) async for batch in read_to_end(settings.bootstrap_servers, [DECISIONS.name],
+                                                                client_id="test-reader") for m in batch]
 
 
 def types(events: list[Envelope[Any]]) -> Counter:
