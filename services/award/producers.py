@@ -100,9 +100,7 @@ class IndicatorsPublisher:
             await self.producer.publish([(new_event(u, source=SOURCE, subject=u.region_code), u.region_code)
                                          for u in updates])
             async with self.database.transaction() as session:
-                for u in updates:
-                    await repository.save_snapshot(session, u.region_code, fiscal_year, today, u.score or 0.0,
-                                                   u.values, u.counts, u.as_of)
+                await repository.save_snapshots(session, fiscal_year, today, updates)
             for u in updates:
                 UPDATES_PUBLISHED.labels(u.level).inc()
         PUBLISH_SECONDS.observe(time.perf_counter() - started)

@@ -24,7 +24,7 @@ from services.award.models import (
     tallies,
     targets,
 )
-from shared.events import BudgetAllocated, BudgetThresholdCrossed
+from shared.events import BudgetAllocated, BudgetThresholdCrossed, IndicatorsUpdated
 from shared.regions import NATIONAL_CODE
 
 CHUNK = 500
@@ -224,15 +224,17 @@ async def daily_series(session: AsyncSession, region_code: str, fiscal_year: int
              "denied": c["denied"]} for day, c in sorted(days.items())]
 
 
-async def save_snapshot(session: AsyncSession, region_code: str, fiscal_year: int, day: date, score: float,
-                        values: dict[str, float | None], counts: dict[str, int], as_of: datetime) -> None:
-    """Today's snapshot of a region's indicators, replaced by each later update of the same day."""
-    statement = _upsert(session, snapshots).values(region_code=region_code, fiscal_year=fiscal_year, day=day,
-                                                   score=score, values=values, counts=counts, as_of=as_of)
-    await session.execute(statement.on_conflict_do_update(
-        index_elements=["region_code", "fiscal_year", "day"],
-        set_={"score": statement.excluded.score, "values": statement.excluded["values"],
-              "counts": statement.excluded.counts, "as_of": statement.excluded.as_of}))
+async def save_snapshots(session: AsyncSession, fiscal_year: int, day: date,
+                         updates: Iterable[IndicatorsUpdated]) -> None:
+    """Today's snapshot of each updated region's indicators, replacing an earlier one of the same day."""
+    rows = [{"region_code": u.region_code, "fiscal_year": fiscal_year, "day": day, "score": u.score or 0.0,
+             "values": u.values, "counts": u.counts, "as_of": u.as_of} for u in updates]
+    for chunk in _chunks(rows):
+        statement = _upsert(session, snapshots)
+        await session.execute(statement.on_conflict_do_update(
+            index_elements=["region_code", "fiscal_year", "day"],
+            set_={"score": statement.excluded.score, "values": statement.excluded["values"],
+                  "counts": statement.excluded.counts, "as_of": statement.excluded.as_of}), chunk)
 
 
 async def snapshot_history(session: AsyncSession, region_code: str, fiscal_year: int) -> list[dict[str, Any]]:

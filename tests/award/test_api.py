@@ -235,6 +235,15 @@ async def test_a_grant_reaches_the_stream_within_a_second_and_the_compacted_topi
             elapsed = time.monotonic() - started
             assert len(updates) <= elapsed / settings.award_publish_interval_seconds + 1, (len(updates), elapsed)
 
+        # Each published update also replaces the day's snapshot, the history the region's charts draw.
+        async def snapshot_caught_up() -> list | None:
+            body = (await client.get(f"/v1/indicators/{live}", params={"year": 2025})).json()
+            snapshots = body["history"]["snapshots"]
+            return snapshots if snapshots and snapshots[-1]["score"] == updates[-1]["score"] else None
+
+        snapshots = await eventually(snapshot_caught_up)
+        assert len(snapshots) == 1 and snapshots[0]["values"] == updates[-1]["values"]
+
     consumer = AIOKafkaConsumer(INDICATORS.name, bootstrap_servers=settings.bootstrap_servers,
                                 group_id=f"t-{uuid.uuid4()}", auto_offset_reset="earliest")
     await consumer.start()
