@@ -96,8 +96,9 @@ class Settings(BaseSettings):
     award_publish_interval_seconds: float = 1.0
     # Seconds between SSE heartbeat comments, so proxies keep an idle stream open.
     award_stream_heartbeat_seconds: float = 15.0
-    # Small batches keep a grant's path to the API and stream well under a second.
-    award_consumer_max_records: int = 200
+    # A caught-up consumer polls a few events at a time whatever the cap, so a grant still reaches the stream within
+    # a second; behind, larger batches halve the per-event cost (one transaction and inbox claim per batch).
+    award_consumer_max_records: int = 1000
 
     log_level: str = "INFO"
     log_json: bool = True
