@@ -325,9 +325,10 @@ class EventConsumer:
         try:
             while not self._stopping.is_set():
                 try:
+                    rebalances = self.rebalances.count  # before the poll: what it returns may predate a rebalance
                     records = await self._consumer.getmany(timeout_ms=200, max_records=self.max_records)
                     if records:
-                        await self._process(records, self.rebalances.count)
+                        await self._process(records, rebalances)
                     backoff.reset()
                 except Exception:  # noqa: BLE001 - a consumer that dies here would stop the service consuming silently
                     delay = backoff.next_delay()
