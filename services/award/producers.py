@@ -93,10 +93,10 @@ class IndicatorsPublisher:
         started = time.perf_counter()
         today = self.clock.today()
         for fiscal_year in sorted({year for year, _ in due}):
+            codes = sorted(code for year, code in due if year == fiscal_year)
             async with self.database.reading() as session:
-                board = await repository.board(session, self.config, fiscal_year, today)
-            updates = [u for _, code in sorted(k for k in due if k[0] == fiscal_year)
-                       if (u := update_of(board, code, self.clock)) is not None]
+                board = await repository.board(session, self.config, fiscal_year, today, only=set(codes))
+            updates = [u for code in codes if (u := update_of(board, code, self.clock)) is not None]
             await self.producer.publish([(new_event(u, source=SOURCE, subject=u.region_code), u.region_code)
                                          for u in updates])
             async with self.database.transaction() as session:

@@ -4,7 +4,7 @@ touching the same tally add up instead of overwriting each other, on SQLite and 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -287,7 +287,8 @@ async def list_innovations(session: AsyncSession, region_code: str, fiscal_year:
 
 
 async def board(session: AsyncSession, config: IndicatorConfig, fiscal_year: int, today: date,
-                province: str | None = None) -> Board:
-    """Every region's indicators for a fiscal year; within one province (and its regencies) when given."""
+                province: str | None = None, only: Collection[str] | None = None) -> Board:
+    """Every region's indicators for a fiscal year; within one province (and its regencies) when given, and for
+    the `only` regions when given."""
     windows = Windows.at(as_of_day(fiscal_year, today))
-    return build_board(await load_facts(session, fiscal_year, windows, province), fiscal_year, today, config)
+    return build_board(await load_facts(session, fiscal_year, windows, province), fiscal_year, today, config, only)

@@ -92,6 +92,11 @@ def test_indicators_normalise_weight_and_roll_up_to_province_and_nation():
     assert board.regions["ID"].counts["active"] == 60 and board.regions["ID"].level == "national"
     assert [r.region_code for r in board.ranking("regency", "36")] == ["36.72", "36.01"]
 
+    # The publisher asks only for the regions due; they come out as in the whole board, roll-ups included.
+    for only in ({"36.01"}, {"ID"}, {"36", "36.72"}):
+        partial = build_board(facts, 2025, date(2025, 3, 20), CONFIG, only=only)
+        assert partial.regions == {code: board.regions[code] for code in only}
+
 
 def test_windows_cover_the_last_week_month_and_three_months_back():
     w = Windows.at(date(2025, 5, 31))
