@@ -194,7 +194,8 @@ class OutboxRelay:
 
     async def _watch_backlog(self) -> None:
         """Count the unsent rows every few seconds, whatever the relay is doing (a send to a frozen broker blocks it
-        for the request timeout): the gauge behind the alert on a backlog that keeps growing."""
+        for the request timeout): the gauge behind the alert on a backlog that keeps growing. publish_batch sets it
+        to 0 at once when it drains the outbox, so a drained service never shows a stale backlog."""
         while not self._stopping.is_set():
             try:
                 OUTBOX_BACKLOG.labels(self.service).set(await backlog(self.database, self.outbox))
