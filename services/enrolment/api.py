@@ -308,7 +308,7 @@ def router(registrations: Registrations, rules: IntakeRules, clock: Clock,
             REGISTRATIONS.labels("invalid").inc()
             return error_response(422, errors)
         forbid_outside(principal, candidate.regency_code)
-        [decision] = await registrations.register([candidate], principal.key_id, now)
+        decision = await registrations.register_single(candidate, principal.key_id, now)
         REGISTRATIONS.labels(decision.verdict).inc()
         if decision.verdict == "accepted":
             published()

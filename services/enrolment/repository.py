@@ -3,7 +3,9 @@ transaction, so a registration and its event are stored together or not at all."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -25,6 +27,8 @@ CHUNK = 500
 _LIVE = bindparam("live_statuses", list(LIVE_STATUSES), expanding=True, literal_execute=True)
 # Attempts for one item when concurrent requests keep taking its id or NIK between the look-up and the insert.
 ITEM_ATTEMPTS = 3
+# Single registrations waiting together are stored in one transaction of at most this many.
+GROUP_LIMIT = 500
 
 
 def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -45,44 +49,96 @@ def _row(mapping: Any) -> dict[str, Any]:
     return row
 
 
+@dataclass
+class Submission:
+    """A candidate as one key submitted it at one moment."""
+
+    candidate: Registration
+    key_id: str
+    now: datetime
+
+    def row(self) -> dict[str, Any]:
+        return self.candidate.row(self.key_id, self.now)
+
+    def outbox_entry(self) -> tuple[Any, str]:
+        return self.candidate.registered_event(self.now), self.candidate.regency_code
+
+
+@dataclass
+class _Waiting:
+    submission: Submission
+    decided: asyncio.Future[Decision] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
 class Registrations:
     def __init__(self, database: Database) -> None:
         self.database = database
+        self._waiting: list[_Waiting] = []
+        self._storing: asyncio.Task[None] | None = None
 
     async def register(self, candidates: list[Registration], key_id: str, now: datetime) -> list[Decision]:
         """Store the accepted ones with their worker.registered events; returns one decision per candidate."""
-        if not candidates:
+        return await self._store([Submission(c, key_id, now) for c in candidates])
+
+    async def register_single(self, candidate: Registration, key_id: str, now: datetime) -> Decision:
+        """One registration, stored in one transaction with the others waiting at the same moment (group commit).
+
+        A transaction costs the same few round trips to the database whether it holds one registration or
+        hundreds, and on SQLite only one runs at a time, so concurrent single POSTs each in their own transaction
+        queue behind one another. Here they share one: requests that arrive while a group is being stored form the
+        next group. Each is judged as if it had arrived alone, in arrival order (see `decide`), and answered only
+        after the commit.
+        """
+        waiting = _Waiting(Submission(candidate, key_id, now))
+        self._waiting.append(waiting)
+        if self._storing is None or self._storing.done():
+            self._storing = asyncio.create_task(self._store_waiting())
+        return await asyncio.shield(waiting.decided)
+
+    async def _store_waiting(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting[:GROUP_LIMIT], self._waiting[GROUP_LIMIT:]
+            try:
+                decisions = await self._store([w.submission for w in group])
+            except Exception as exc:  # noqa: BLE001 - each waiting request gets the error, as it would alone
+                for w in group:
+                    w.decided.set_exception(exc)
+            else:
+                for w, decision in zip(group, decisions):
+                    w.decided.set_result(decision)
+
+    async def _store(self, submissions: list[Submission]) -> list[Decision]:
+        if not submissions:
             return []
         try:
             async with self.database.transaction() as session:
-                return await self._register_together(session, candidates, key_id, now)
+                return await self._store_together(session, submissions)
         except IntegrityError:
             # A concurrent request stored one of these ids or NIKs after our look-up (PostgreSQL only: SQLite write
-            # transactions run one at a time). Judge the batch again item by item, each in its own savepoint.
+            # transactions run one at a time). Judge them again one by one, each in its own savepoint.
             async with self.database.transaction() as session:
-                return [await self._register_one(session, c, key_id, now) for c in candidates]
+                return [await self._store_one(session, s) for s in submissions]
 
-    async def _register_together(self, session: AsyncSession, candidates: list[Registration], key_id: str,
-                                 now: datetime) -> list[Decision]:
+    async def _store_together(self, session: AsyncSession, submissions: list[Submission]) -> list[Decision]:
+        candidates = [s.candidate for s in submissions]
         decisions = decide(candidates, *await self._known(session, candidates))
-        accepted = [c for c, d in zip(candidates, decisions) if d.verdict == "accepted"]
+        accepted = [s for s, d in zip(submissions, decisions) if d.verdict == "accepted"]
         # The same insert order in every transaction keeps two overlapping batches from deadlocking on the index.
-        accepted.sort(key=lambda c: (c.nik, c.registration_id))
+        accepted.sort(key=lambda s: (s.candidate.nik, s.candidate.registration_id))
         if accepted:
-            await session.execute(insert(registrations), [c.row(key_id, now) for c in accepted])
-            await enqueue(session, outbox, [(c.registered_event(now), c.regency_code) for c in accepted])
+            await session.execute(insert(registrations), [s.row() for s in accepted])
+            await enqueue(session, outbox, [s.outbox_entry() for s in accepted])
         return decisions
 
-    async def _register_one(self, session: AsyncSession, candidate: Registration, key_id: str,
-                            now: datetime) -> Decision:
+    async def _store_one(self, session: AsyncSession, submission: Submission) -> Decision:
         for _ in range(ITEM_ATTEMPTS):
-            [decision] = decide([candidate], *await self._known(session, [candidate]))
+            [decision] = decide([submission.candidate], *await self._known(session, [submission.candidate]))
             if decision.verdict != "accepted":
                 return decision
             try:
                 async with session.begin_nested():
-                    await session.execute(insert(registrations), [candidate.row(key_id, now)])
-                    await enqueue(session, outbox, [(candidate.registered_event(now), candidate.regency_code)])
+                    await session.execute(insert(registrations), [submission.row()])
+                    await enqueue(session, outbox, [submission.outbox_entry()])
                 return decision
             except IntegrityError:
                 continue  # the winner has committed by now, so the next look-up sees it
