@@ -26,6 +26,8 @@ PUBLISH_SECONDS = Histogram(
     "paritrana_award_publish_seconds", "Time to compute and publish one round of coalesced region updates")
 
 SOURCE = "/paritrana/award"
+# At most this many publishing rounds per interval: a quiet region's first change waits up to interval / this.
+ROUNDS_PER_INTERVAL = 5
 
 
 def update_of(board: Board, region_code: str, clock: Clock) -> IndicatorsUpdated | None:
@@ -39,12 +41,13 @@ def update_of(board: Board, region_code: str, clock: Clock) -> IndicatorsUpdated
 class IndicatorsPublisher:
     """A background worker: regions marked changed are published once their last update is at least
     ``interval`` seconds old, so a burst of grants in one region becomes one update per interval, and a quiet
-    region's first change goes out at once."""
+    region's first change goes out in the next round (rounds are ``interval / ROUNDS_PER_INTERVAL`` apart)."""
 
     def __init__(self, database: Database, producer: EventProducer, clock: Clock, config: IndicatorConfig,
                  interval: float) -> None:
         self.database, self.producer, self.clock, self.config = database, producer, clock, config
         self.interval = interval
+        self.round_gap = interval / ROUNDS_PER_INTERVAL
         self._pending: set[tuple[int, str]] = set()
         self._last: dict[tuple[int, str], float] = {}
         self._wake = asyncio.Event()
@@ -82,6 +85,15 @@ class IndicatorsPublisher:
                 continue
             for key in due:
                 self._last[key] = now
+            await self._rest(now + self.round_gap - time.monotonic())
+
+    async def _rest(self, seconds: float) -> None:
+        """Between rounds, woken only by stop. Each round computes a board from every region's facts, and under a
+        steady trickle nearly every change is some quiet region's first, due at once: without a gap, a board per
+        registration. Changes that arrive meanwhile go out together in the next round."""
+        if seconds > 0:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def _sleep(self, seconds: float | None) -> None:
         """Until marked, stopped or the time is up; nothing awaits between a caller's check and the clear below."""
