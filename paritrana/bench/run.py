@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -76,19 +77,26 @@ async def run(config: BenchConfig, say: Callable[[str], None] = print) -> dict[s
 
 async def _run_on(stack: Stack, config: BenchConfig, say: Callable[[str], None]) -> dict[str, Any]:
     period = await stack_period(stack.urls["enrolment"])
-    connections = max(config.clients, config.kits) + 64
-    transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=connections,
-                                                             max_keepalive_connections=connections))
-    client = AsyncClient(stack.admin_key, enrolment_url=stack.urls["enrolment"], subsidy_url=stack.urls["subsidy"],
-                         award_url=stack.urls["award"], timeout=300, transport=transport,
-                         retry=RetryPolicy(attempts=4, initial=0.2))
+    def api_client(connections: int) -> AsyncClient:
+        transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=connections,
+                                                                 max_keepalive_connections=connections))
+        return AsyncClient(stack.admin_key, enrolment_url=stack.urls["enrolment"], subsidy_url=stack.urls["subsidy"],
+                           award_url=stack.urls["award"], timeout=300, transport=transport,
+                           retry=RetryPolicy(attempts=4, initial=0.2))
+
+    client = api_client(config.kits + 64)
+    # Each partner app its own client, as in the field: httpx checks every connection in a pool on each request,
+    # so one shared pool of hundreds made the load generator, not the services, the busiest process.
+    apps = [api_client(scenarios.APP_CONNECTIONS) for _ in range(config.clients)]
     out: dict[str, Any] = {"stack": {"urls": stack.urls, "processes": stack.pids, "backend": stack.backend,
                                      "fiscal_year": period.fiscal_year, "coverage_start": period.start_month,
                                      "coverage_months": period.months}}
     if stack.postgres is not None:
         out["_postgres_version"] = await stack.postgres.server_version()
-    async with client, httpx.AsyncClient(timeout=30) as http:
-        ctx = scenarios.Context(client, http, stack.urls, stack.pids, config.drain_timeout)
+    async with client, contextlib.AsyncExitStack() as opened, httpx.AsyncClient(timeout=30) as http:
+        for app in apps:
+            await opened.enter_async_context(app)
+        ctx = scenarios.Context(client, apps, http, stack.urls, stack.pids, config.drain_timeout)
         started = time.perf_counter()
         out["budgets"] = await seed_budgets(client, period, config.tight_every)
         quiet = PipelineWatch(http, stack.urls)

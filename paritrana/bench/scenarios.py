@@ -30,9 +30,14 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
             "max_ms": round(1000 * ordered[-1], 1), "n": len(ordered)}
 
 
+# Connections per partner-app client: one for its own requests in turn, more for the mixed run's overlapping ones.
+APP_CONNECTIONS = 16
+
+
 @dataclass
 class Context:
-    client: AsyncClient
+    client: AsyncClient  # field kits, budgets
+    apps: list[AsyncClient]  # one per partner-app client
     http: httpx.AsyncClient
     urls: dict[str, str]
     pids: dict[str, int]
@@ -84,10 +89,10 @@ async def _post_batch(ctx: Context, intake: Intake, items: list[dict[str, Any]],
     watch.accepted = intake.accepted
 
 
-async def _post_single(ctx: Context, intake: Intake, item: dict[str, Any], watch: PipelineWatch) -> None:
+async def _post_single(app: AsyncClient, intake: Intake, item: dict[str, Any], watch: PipelineWatch) -> None:
     started = intake.sent()
     try:
-        await ctx.client.register(item)
+        await app.register(item)
         outcome = "accepted"
     except ApiError as error:
         outcome = {409: "conflict", 422: "invalid"}.get(error.status, "failed")
@@ -182,11 +187,11 @@ async def partner_apps(ctx: Context, items: list[dict[str, Any]], clients: int) 
     async def drive(intake: Intake, watch: PipelineWatch) -> dict[str, Any]:
         queue = iter(items)
 
-        async def app() -> None:
+        async def app(client: AsyncClient) -> None:
             for item in queue:
-                await _post_single(ctx, intake, item, watch)
+                await _post_single(client, intake, item, watch)
 
-        await asyncio.gather(*(app() for _ in range(clients)))
+        await asyncio.gather(*(app(client) for client in ctx.apps[:clients]))
         return {"clients": clients}
 
     return await _measured(ctx, "partner_apps", drive)
@@ -215,7 +220,7 @@ async def mixed_rate(ctx: Context, items: list[dict[str, Any]], rate: float, kit
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
-        started, sent, kit = time.perf_counter(), 0, 0
+        started, sent, kit, singles = time.perf_counter(), 0, 0, 0
         while sent < len(items):
             due = min(len(items), int((time.perf_counter() - started) * rate) + 1)
             chunk, sent = items[sent:due], max(sent, due)
@@ -226,7 +231,8 @@ async def mixed_rate(ctx: Context, items: list[dict[str, Any]], rate: float, kit
                          for item in chunk[:cut]]
                 launch(_post_batch(ctx, intake, batch, watch))
             for item in chunk[cut:]:
-                launch(_post_single(ctx, intake, item, watch))
+                singles += 1
+                launch(_post_single(ctx.apps[singles % len(ctx.apps)], intake, item, watch))
             await asyncio.sleep(tick)
         offered_seconds = time.perf_counter() - started
         await asyncio.gather(*list(tasks), return_exceptions=True)
