@@ -135,13 +135,17 @@ async def drop_projection(session: AsyncSession) -> None:
 
 # --- reading the facts indicators are computed from ---
 
-def _in_province(column: Any, province: str | None) -> Any:
-    return true() if province is None else or_(column == province, column.like(province + ".%"))
+def _in_province(column: Any, provinces: Collection[str] | None) -> Any:
+    if provinces is None:
+        return true()
+    return or_(*(or_(column == p, column.like(p + ".%")) for p in sorted(provinces)))
 
 
 async def load_facts(session: AsyncSession, fiscal_year: int, windows: Windows,
-                     province: str | None = None) -> dict[str, RegionFacts]:
-    """Every region code's facts for a fiscal year (optionally within one province), keyed as stored."""
+                     province: str | Collection[str] | None = None) -> dict[str, RegionFacts]:
+    """Every region code's facts for a fiscal year (optionally within one or more provinces), keyed as stored."""
+    if isinstance(province, str):
+        province = [province]
     facts: dict[str, RegionFacts] = {}
 
     def of(code: str) -> RegionFacts:
@@ -291,4 +295,8 @@ async def board(session: AsyncSession, config: IndicatorConfig, fiscal_year: int
     """Every region's indicators for a fiscal year; within one province (and its regencies) when given, and for
     the `only` regions when given."""
     windows = Windows.at(as_of_day(fiscal_year, today))
-    return build_board(await load_facts(session, fiscal_year, windows, province), fiscal_year, today, config, only)
+    within: str | set[str] | None = province
+    if province is None and only is not None and NATIONAL_CODE not in only:
+        # A province rolls up its regencies and a regency is its own: their provinces' facts are all they need.
+        within = {code[:2] for code in only}
+    return build_board(await load_facts(session, fiscal_year, windows, within), fiscal_year, today, config, only)

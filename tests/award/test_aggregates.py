@@ -226,7 +226,12 @@ async def test_aggregates_equal_a_recount_and_survive_duplicates_replay_and_rebu
         assert await projection(database) == live
         async with database.reading() as session:
             board = await repository.board(session, load_config(settings), 2025, TODAY)
+            # The publisher's board for a few due regions reads only their provinces' facts: the same indicators.
+            due = {"36.72", "32", "32.75"}
+            partial = await repository.board(session, load_config(settings), 2025, TODAY, only=due)
         assert {c: observed(board.regions[c].counts) for c in codes} == {c: observed(expected[c]) for c in codes}
+        assert set(partial.regions) == due
+        assert {c: partial.regions[c] for c in due} == {c: board.regions[c] for c in due}
     finally:
         await database.dispose()
     assert expected["36.72"]["committed_rupiah"] % PREMIUM == 0
