@@ -1,8 +1,7 @@
 """Async SQLAlchemy 2 engine, sessions and Alembic migrations for each service's own database.
 
 SQLite (aiosqlite) is the embedded default: WAL, a busy timeout, and write transactions that start with
-``BEGIN IMMEDIATE`` so two writers queue on the lock instead of failing when a read turns into a write. Inside one
-process, write transactions also queue on an asyncio lock first (see ``Database.transaction``).
+``BEGIN IMMEDIATE`` so two writers queue on the lock instead of failing when a read turns into a write.
 PostgreSQL (asyncpg) is used when the URL says ``postgresql+asyncpg://``.
 """
 
@@ -53,10 +52,6 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     path = url.split("///", 1)[1] if "///" in url else ""
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    # Enough pooled connections for a busy service's concurrent requests: past pool_size, SQLAlchemy opens an
-    # overflow connection per checkout and closes it on return, and each costs aiosqlite a new thread.
-    kwargs.setdefault("pool_size", 32)
-    kwargs.setdefault("max_overflow", 32)
     engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -90,7 +85,6 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._readonly_engine = self.engine.execution_options(readonly=True)
         self.read_sessions = async_sessionmaker(self._readonly_engine, expire_on_commit=False)
-        self._write_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     @property
     def dialect(self) -> str:
@@ -98,27 +92,9 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A unit of work: commits when the block ends, rolls back if it raises.
-
-        SQLite lets one transaction write at a time, and a writer that finds the lock taken sleeps in SQLite's busy
-        handler, waking on a timer (up to 100 ms apart), not when the lock is free. Under concurrent requests that
-        sleep, not the work, set the latency: 32 concurrent single registrations waited about 250 ms each. So this
-        process's writers queue on an asyncio lock, which hands over the moment the previous one commits; the busy
-        handler is left for writers in other processes.
-        """
-        if self.dialect != "sqlite":
-            async with self.sessions() as session, session.begin():
-                yield session
-            return
-        async with self._sqlite_write_lock(), self.sessions() as session, session.begin():
+        """A unit of work: commits when the block ends, rolls back if it raises."""
+        async with self.sessions() as session, session.begin():
             yield session
-
-    def _sqlite_write_lock(self) -> asyncio.Lock:
-        # One lock per event loop: tests drive one Database from several loops, and a lock belongs to one.
-        loop = asyncio.get_running_loop()
-        if self._write_lock is None or self._write_lock[0] is not loop:
-            self._write_lock = (loop, asyncio.Lock())
-        return self._write_lock[1]
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
