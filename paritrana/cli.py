@@ -9,12 +9,14 @@ from pathlib import Path
 
 import click
 
+from shared import garbage_collection
 from shared.settings import SERVICES, get_settings
 
 
 @click.group()
 def main() -> None:
     """Paritrana: BPJS Ketenagakerjaan premium assistance for vulnerable workers, run by regions."""
+    garbage_collection.tune()
 
 
 @main.command()
@@ -32,6 +34,8 @@ def serve(service: str) -> None:
     import uvicorn
 
     settings = get_settings()
+    importlib.import_module(f"services.{service}.app")
+    garbage_collection.freeze_loaded()  # the service's modules, schemas and tables, loaded for good
     uvicorn.run(
         f"services.{service}.app:create_app", factory=True, host=settings.host, port=settings.port(service),
         log_config=None, access_log=settings.access_log, timeout_graceful_shutdown=8, lifespan="on",
