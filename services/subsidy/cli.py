@@ -79,6 +79,11 @@ async def restore_budgets(settings: Settings, database: Database) -> int:
     return len(latest)
 
 
+# Events per replayed transaction. A batch costs one guarded UPDATE per budget it touches, and a replay from
+# field kits touches most of the 514 regencies' budgets in every batch: the bigger the batch, the fewer per event.
+REPLAY_BATCH = 5000
+
+
 async def replay(settings: Settings, *, publish: bool = False, progress=None) -> ReplayResult:  # noqa: ANN001
     """Rebuild registrations, budgets' commitments and the ledger from enrolment.workers, from its beginning, into
     an empty subsidy database. A fresh consumer group reads it through the live handler, so the decisions are
@@ -106,7 +111,7 @@ async def replay(settings: Settings, *, publish: bool = False, progress=None) ->
         handler = WorkerEventHandler(database, Clock(settings.clock_start), publish=publish)
         consumer = EventConsumer(settings, "subsidy", [WORKERS.name], count,
                                  group_id=f"{settings.kafka_client_prefix}-subsidy-replay-{uuid.uuid4().hex[:8]}",
-                                 producer=producer, max_records=settings.subsidy_batch_size)
+                                 producer=producer, max_records=max(settings.subsidy_batch_size, REPLAY_BATCH))
         task = asyncio.create_task(consumer.run())
         try:
             while True:
