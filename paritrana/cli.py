@@ -269,6 +269,9 @@ def demo(seed: int, rate: float, duration: float | None, key: str | None) -> Non
 @click.option("--clients", type=click.IntRange(1), default=None, help="Concurrent partner-app clients [32].")
 @click.option("--rate", type=float, default=None, help="Mixed scenario's offered registrations per second [1000].")
 @click.option("--mixed-seconds", type=float, default=None, help="Mixed scenario's duration [30].")
+@click.option("--drain-timeout", type=float, default=None,
+              help="Seconds each scenario waits for the pipeline to catch up after its intake [300]; raise it for "
+                   "runs of a million.")
 @click.option("--use-running-stack", is_flag=True, help="Measure the stack the PARITRANA_* settings describe.")
 @click.option("--postgres-url", default=None, help="Server for --db postgresql (databases are created and dropped).")
 @click.option("--smoke", is_flag=True, help="A small, fast run of everything (CI).")
@@ -276,13 +279,13 @@ def demo(seed: int, rate: float, duration: float | None, key: str | None) -> Non
               help="Results JSON (default: bench/results/<time>-<db>.json).")
 def bench(scenario_names: tuple[str, ...], db: str, registrations: int | None, kits: int | None,
           singles: int | None, clients: int | None, rate: float | None, mixed_seconds: float | None,
-          use_running_stack: bool, postgres_url: str | None, smoke: bool, output: Path | None) -> None:
+          drain_timeout: float | None, use_running_stack: bool, postgres_url: str | None, smoke: bool, output: Path | None) -> None:
     """A national enrolment wave, end to end, against the machine's raw limits (docs/benchmark.md)."""
     from paritrana.bench import report
     from paritrana.bench.run import SCENARIOS, BenchConfig, run
 
     given = {"registrations": registrations, "kits": kits, "singles": singles, "clients": clients, "rate": rate,
-             "mixed_seconds": mixed_seconds, "postgres_url": postgres_url}
+             "mixed_seconds": mixed_seconds, "drain_timeout": drain_timeout, "postgres_url": postgres_url}
     overrides = {k: v for k, v in given.items() if v is not None} | {
         "db": db, "use_running_stack": use_running_stack,
         "scenarios": SCENARIOS if "all" in scenario_names else tuple(dict.fromkeys(scenario_names))}
