@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_SECONDS = 8.0
 LAG_INTERVAL_SECONDS = 5.0
+WAL_CHECK_SECONDS = 5.0
 
 
 class Worker(Protocol):
@@ -69,6 +70,8 @@ class Runtime:
         await self.access.database.migrate()
         await self.database.migrate()
         self._tasks.append(asyncio.create_task(self._start_kafka(), name=f"{self.name}-kafka"))
+        if self.database.sqlite_path is not None:
+            self._tasks.append(asyncio.create_task(self._keep_wal_bounded(), name=f"{self.name}-wal"))
 
     async def _start_kafka(self) -> None:
         try:
@@ -86,6 +89,16 @@ class Runtime:
                     await consumer.lag()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), LAG_INTERVAL_SECONDS)
+
+    async def _keep_wal_bounded(self) -> None:
+        while not self._stopping.is_set():
+            for database in (self.database, self.access.database):
+                try:
+                    await database.checkpoint_wal()
+                except Exception as exc:  # noqa: BLE001 - a checkpoint missed now is tried again next round
+                    log.warning("%s: WAL checkpoint failed (%s)", self.name, type(exc).__name__)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), WAL_CHECK_SECONDS)
 
     async def stop(self) -> None:
         self._stopping.set()
