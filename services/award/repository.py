@@ -210,7 +210,7 @@ def _region_filter(column: Any, region_code: str) -> Any:
     if region_code == NATIONAL_CODE:
         return true()
     if len(region_code) == 2:
-        return _in_province(column, region_code)
+        return _in_province(column, [region_code])
     return column == region_code
 
 
