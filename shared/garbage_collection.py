@@ -23,7 +23,6 @@ THRESHOLDS = (100_000, 50, 100)
 
 def tune() -> None:
     gc.set_threshold(*THRESHOLDS)
-    freeze_loaded()
 
 
 def freeze_loaded() -> None:

@@ -70,8 +70,9 @@ class Runtime:
         await self.access.database.migrate()
         await self.database.migrate()
         self._tasks.append(asyncio.create_task(self._start_kafka(), name=f"{self.name}-kafka"))
-        if self.database.sqlite_path is not None:
-            self._tasks.append(asyncio.create_task(self._keep_wal_bounded(), name=f"{self.name}-wal"))
+        on_sqlite = [d for d in (self.database, self.access.database) if d.sqlite_path is not None]
+        if on_sqlite:
+            self._tasks.append(asyncio.create_task(self._keep_wal_bounded(on_sqlite), name=f"{self.name}-wal"))
 
     async def _start_kafka(self) -> None:
         try:
@@ -90,9 +91,9 @@ class Runtime:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), LAG_INTERVAL_SECONDS)
 
-    async def _keep_wal_bounded(self) -> None:
+    async def _keep_wal_bounded(self, databases: list[Database]) -> None:
         while not self._stopping.is_set():
-            for database in (self.database, self.access.database):
+            for database in databases:
                 try:
                     await database.checkpoint_wal()
                 except Exception as exc:  # noqa: BLE001 - a checkpoint missed now is tried again next round

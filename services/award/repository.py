@@ -142,10 +142,8 @@ def _in_province(column: Any, provinces: Collection[str] | None) -> Any:
 
 
 async def load_facts(session: AsyncSession, fiscal_year: int, windows: Windows,
-                     province: str | Collection[str] | None = None) -> dict[str, RegionFacts]:
-    """Every region code's facts for a fiscal year (optionally within one or more provinces), keyed as stored."""
-    if isinstance(province, str):
-        province = [province]
+                     provinces: Collection[str] | None = None) -> dict[str, RegionFacts]:
+    """Every region code's facts for a fiscal year (optionally within some provinces), keyed as stored."""
     facts: dict[str, RegionFacts] = {}
 
     def of(code: str) -> RegionFacts:
@@ -154,7 +152,7 @@ async def load_facts(session: AsyncSession, fiscal_year: int, windows: Windows,
     rows = await session.execute(
         select(tallies.c.region_code, tallies.c.name, tallies.c.value)
         .where(tallies.c.fiscal_year == fiscal_year, tallies.c.value != 0,
-               _in_province(tallies.c.region_code, province)))
+               _in_province(tallies.c.region_code, provinces)))
     for code, name, value in rows:
         of(code).tallies[name] = value
 
@@ -170,7 +168,7 @@ async def load_facts(session: AsyncSession, fiscal_year: int, windows: Windows,
                window("funded", windows.month_from, windows.as_of),
                window("funded", None, windows.retention_cutoff),
                window("retained", None, windows.retention_cutoff))
-        .where(daily.c.fiscal_year == fiscal_year, _in_province(daily.c.region_code, province))
+        .where(daily.c.fiscal_year == fiscal_year, _in_province(daily.c.region_code, provinces))
         .group_by(daily.c.region_code))
     for code, new_7d, new_30d, funded_3m, retained_3m in rows:
         window_counts = {"new_7d": new_7d, "new_30d": new_30d, "funded_3m": funded_3m, "retained_3m": retained_3m}
@@ -180,25 +178,25 @@ async def load_facts(session: AsyncSession, fiscal_year: int, windows: Windows,
 
     rows = await session.execute(
         select(budgets.c.region_code, budgets.c.allocation_rupiah, budgets.c.threshold_percent)
-        .where(budgets.c.fiscal_year == fiscal_year, _in_province(budgets.c.region_code, province)))
+        .where(budgets.c.fiscal_year == fiscal_year, _in_province(budgets.c.region_code, provinces)))
     for code, allocation, threshold in rows:
         of(code).allocation_rupiah, of(code).threshold_percent = allocation, threshold
 
     rows = await session.execute(
         select(targets.c.region_code, targets.c.target_population)
-        .where(targets.c.fiscal_year == fiscal_year, _in_province(targets.c.region_code, province)))
+        .where(targets.c.fiscal_year == fiscal_year, _in_province(targets.c.region_code, provinces)))
     for code, population in rows:
         of(code).target = population
 
     rows = await session.execute(
         select(regulations.c.region_code, regulations.c.status)
-        .where(_in_province(regulations.c.region_code, province)))
+        .where(_in_province(regulations.c.region_code, provinces)))
     for code, status in rows:
         of(code).regulation = status
 
     rows = await session.execute(
         select(innovations.c.region_code, func.sum(innovations.c.points))
-        .where(innovations.c.fiscal_year == fiscal_year, _in_province(innovations.c.region_code, province))
+        .where(innovations.c.fiscal_year == fiscal_year, _in_province(innovations.c.region_code, provinces))
         .group_by(innovations.c.region_code))
     for code, points in rows:
         of(code).innovation_points = int(points)
@@ -295,8 +293,8 @@ async def board(session: AsyncSession, config: IndicatorConfig, fiscal_year: int
     """Every region's indicators for a fiscal year; within one province (and its regencies) when given, and for
     the `only` regions when given."""
     windows = Windows.at(as_of_day(fiscal_year, today))
-    within: str | set[str] | None = province
-    if province is None and only is not None and NATIONAL_CODE not in only:
+    within = {province} if province is not None else None
+    if within is None and only is not None and NATIONAL_CODE not in only:
         # A province rolls up its regencies and a regency is its own: their provinces' facts are all they need.
         within = {code[:2] for code in only}
     return build_board(await load_facts(session, fiscal_year, windows, within), fiscal_year, today, config, only)
