@@ -148,6 +148,7 @@ class OutboxRelay:
         self.service, self.batch_size = service, batch_size
         self.lease_seconds, self.poll_seconds = lease_seconds, poll_seconds
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._lease_until = 0.0  # event-loop time until which this relay surely holds the lease
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -212,8 +213,14 @@ class OutboxRelay:
             pass
 
     async def _hold_lease(self) -> bool:
+        """Take or renew the lease, unless more than half of the last renewal is left: every batch marked sent
+        renews it too (publish_batch), so a busy relay seldom needs a transaction of its own for it."""
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._lease_until - self.lease_seconds / 2:
+            return True
+        asked = loop.time()
         now = datetime.now(timezone.utc)
-        async with self.database.transaction() as session:
+        async with self.database.transaction(first=True) as session:
             result = await session.execute(
                 update(self.lease)
                 .where(self.lease.c.id == 1,
@@ -221,21 +228,22 @@ class OutboxRelay:
                        | (self.lease.c.expires_at < now))
                 .values(owner=self.owner, expires_at=now + timedelta(seconds=self.lease_seconds))
             )
-            if result.rowcount == 1:
-                return True
-            if (await session.execute(select(func.count()).select_from(self.lease))).scalar_one() == 0:
+            held = result.rowcount == 1
+            if not held and (await session.execute(select(func.count()).select_from(self.lease))).scalar_one() == 0:
                 try:
                     async with session.begin_nested():
                         await session.execute(insert(self.lease).values(
                             id=1, owner=self.owner, expires_at=now + timedelta(seconds=self.lease_seconds)))
-                    return True
+                    held = True
                 except IntegrityError:
-                    return False
-            return False
+                    pass
+        self._lease_until = asked + self.lease_seconds if held else 0.0
+        return held
 
     async def _release_lease(self) -> None:
+        self._lease_until = 0.0
         try:
-            async with self.database.transaction() as session:
+            async with self.database.transaction(first=True) as session:
                 await session.execute(update(self.lease).where(self.lease.c.id == 1, self.lease.c.owner == self.owner)
                                       .values(owner=None, expires_at=None))
         except Exception:  # noqa: BLE001 - it expires by itself
@@ -256,12 +264,17 @@ class OutboxRelay:
         headers = [("content-type", CONTENT_TYPE.encode())]
         futures = [await self.producer.send_raw(r.topic, r.key.encode(), r.payload, headers) for r in rows]
         await asyncio.gather(*futures)
+        asked = asyncio.get_running_loop().time()
         now = datetime.now(timezone.utc)
-        async with self.database.transaction() as session:
+        async with self.database.transaction(first=True) as session:
             seqs = [r.seq for r in rows]
             for start in range(0, len(seqs), 500):
                 await session.execute(update(self.outbox).where(self.outbox.c.seq.in_(seqs[start:start + 500]))
                                       .values(sent_at=now))
+            renewed = await session.execute(
+                update(self.lease).where(self.lease.c.id == 1, self.lease.c.owner == self.owner)
+                .values(expires_at=now + timedelta(seconds=self.lease_seconds)))
+        self._lease_until = asked + self.lease_seconds if renewed.rowcount == 1 else 0.0
         OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
         if len(rows) < self.batch_size:
             OUTBOX_BACKLOG.labels(self.service).set(0)

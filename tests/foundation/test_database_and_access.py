@@ -45,6 +45,32 @@ async def test_concurrent_read_modify_write_transactions_queue_instead_of_failin
         await database.dispose()
 
 
+async def test_on_sqlite_a_first_writer_goes_before_writers_that_begin_after_it_asked(tmp_path):
+    """The outbox relay's turn (WriteTurns): without it, fresh writers beat one that has been polling for the lock."""
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'turns.db'}")
+    order: list[str] = []
+    try:
+        async with database.transaction() as session:
+            await session.execute(text("CREATE TABLE log (who TEXT NOT NULL)"))
+
+        async def write(who: str, *, first: bool = False, hold: float = 0.0) -> None:
+            async with database.transaction(first=first) as session:
+                await session.execute(text("INSERT INTO log VALUES (:who)"), {"who": who})
+                await asyncio.sleep(hold)
+            order.append(who)
+
+        holder = asyncio.create_task(write("holder", hold=0.5))
+        await asyncio.sleep(0.05)  # the holder has the write lock
+        relay = asyncio.create_task(write("relay", first=True))
+        await asyncio.sleep(0.3)  # the relay has been polling for the lock a while, backing off
+        others = [asyncio.create_task(write(f"intake-{i}", hold=0.05)) for i in range(4)]
+        await asyncio.gather(holder, relay, *others)
+        assert order[:2] == ["holder", "relay"], order
+        assert sorted(order[2:]) == [f"intake-{i}" for i in range(4)]
+    finally:
+        await database.dispose()
+
+
 async def test_keys_are_hashed_scoped_and_revocable(database_url):
     store = AccessStore.from_url(await database_url("access"))
     await store.database.migrate()
