@@ -410,14 +410,16 @@ def build_board(facts: Mapping[str, RegionFacts], fiscal_year: int, today: date,
 
     as_of = as_of_day(fiscal_year, today)
     regencies = {code: f for code, f in facts.items() if len(code) == 5}
+    regencies_of: dict[str, list[RegionFacts]] = {}
+    for code, f in regencies.items():
+        regencies_of.setdefault(code[:2], []).append(f)
     provinces = sorted({code[:2] for code in facts if code != NATIONAL_CODE})
     board: dict[str, RegionIndicators] = {}
     province_facts = {}
     for province in provinces:
         if not (wanted(province) or wanted(NATIONAL_CODE)):
             continue
-        parts = [f for code, f in regencies.items() if code.startswith(province + ".")]
-        province_facts[province] = _rolled_up(parts, facts.get(province))
+        province_facts[province] = _rolled_up(regencies_of.get(province, ()), facts.get(province))
         if wanted(province):
             board[province] = indicators(province, "province", province_facts[province], fiscal_year, as_of, config)
     for code, f in regencies.items():
