@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, case, delete, func, insert, or_, select, true, tuple_
+from sqlalchemy import Table, and_, case, delete, func, insert, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -65,13 +65,22 @@ def _to_row(state: Registration) -> dict[str, Any]:
 
 async def load_registrations(session: AsyncSession,
                              keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], Registration]:
+    """The stored projections of these (registration_id, fiscal_year) keys.
+
+    One query per fiscal year with the ids in a plain IN list: SQLite (3.40) answers a row-value IN,
+    ``(registration_id, fiscal_year) IN ((?, ?), ...)``, by scanning the whole table, which at 200,000
+    registrations took 140 ms per chunk of 500 keys and grew with every registration stored."""
+    ids_by_year: dict[int, list[str]] = {}
+    for registration_id, fiscal_year in keys:
+        ids_by_year.setdefault(fiscal_year, []).append(registration_id)
     found: dict[tuple[str, int], Registration] = {}
-    for chunk in _chunks(list(keys)):
-        rows = await session.execute(select(registrations).where(
-            tuple_(registrations.c.registration_id, registrations.c.fiscal_year).in_(chunk)))
-        for row in rows:
-            state = _from_row(row)
-            found[state.key] = state
+    for fiscal_year, ids in sorted(ids_by_year.items()):
+        for chunk in _chunks(ids):
+            rows = await session.execute(select(registrations).where(
+                registrations.c.fiscal_year == fiscal_year, registrations.c.registration_id.in_(chunk)))
+            for row in rows:
+                state = _from_row(row)
+                found[state.key] = state
     return found
 
 
