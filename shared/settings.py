@@ -97,8 +97,9 @@ class Settings(BaseSettings):
     # Seconds between SSE heartbeat comments, so proxies keep an idle stream open.
     award_stream_heartbeat_seconds: float = 15.0
     # A caught-up consumer polls a few events at a time whatever the cap, so a grant still reaches the stream within
-    # a second; behind, larger batches halve the per-event cost (one transaction and inbox claim per batch).
-    award_consumer_max_records: int = 1000
+    # a second; behind, larger batches cut the per-event cost (one transaction and inbox claim per batch, and a
+    # region's tallies change once per batch however many of its registrations the batch holds).
+    award_consumer_max_records: int = 5000
 
     log_level: str = "INFO"
     log_json: bool = True
