@@ -9,7 +9,9 @@ import pytest
 import yaml
 
 from shared.contracts import DOCS, rendered, schema_filename
-from shared.events import EVENT_TYPES, WorkerRegistered, encode_event, json_schema, new_event, parse_event, InvalidEvent
+from shared.events import (
+    EVENT_TYPES, InvalidEvent, WorkerRegistered, _parse_as_named, encode_event, json_schema, new_event, parse_event,
+)
 from shared.topics import TOPICS
 
 
@@ -56,6 +58,22 @@ def test_an_encoded_event_validates_against_its_exported_schema_and_parses_back(
     parsed = parse_event(raw)
     assert parsed == event
     assert isinstance(parsed.data, WorkerRegistered)
+
+
+def test_an_envelope_parses_the_same_by_the_fast_path_and_in_any_key_order() -> None:
+    event = new_event(sample_registered(), source="/paritrana/enrolment", subject="x")
+    raw = encode_event(event)
+    assert _parse_as_named(raw) == event  # our own encoding takes the one-pass path
+    doc = json.loads(raw)
+    reordered = json.dumps({"data": doc["data"], **{k: v for k, v in doc.items() if k != "data"}}).encode()
+    assert parse_event(reordered) == event
+    spaced = json.dumps(doc, indent=2).encode()
+    assert _parse_as_named(spaced) == event
+    # A type the data model does not fit falls back to the careful path, which names what is wrong.
+    wrong = json.dumps(doc | {"type": "worker.ended"}).encode()
+    assert _parse_as_named(wrong) is None
+    with pytest.raises(InvalidEvent, match="worker.ended v1 invalid"):
+        parse_event(wrong)
 
 
 @pytest.mark.parametrize("raw, reason", [
