@@ -26,20 +26,20 @@ async def claim_new(session: AsyncSession, inbox: Table, batch: list[Consumed]) 
     Two consumers racing on the same event both insert its id; one transaction fails on the primary key and its
     batch is retried, finding the id already there.
     """
-    ids = list({str(c.event.id) for c in batch})
+    ids = [str(c.event.id) for c in batch]  # once each: formatting a UUID was a twentieth of a replay's time
+    unique = list(dict.fromkeys(ids))
     seen: set[str] = set()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+    for start in range(0, len(unique), 500):
+        chunk = unique[start:start + 500]
         seen.update(await session.scalars(select(inbox.c.event_id).where(inbox.c.event_id.in_(chunk))))
     fresh: list[Consumed] = []
-    for c in batch:
-        event_id = str(c.event.id)
+    rows = []
+    now = datetime.now(timezone.utc)
+    for c, event_id in zip(batch, ids):
         if event_id not in seen:
             seen.add(event_id)
             fresh.append(c)
-    if fresh:
-        now = datetime.now(timezone.utc)
-        await session.execute(insert(inbox), [
-            {"event_id": str(c.event.id), "event_type": c.event.type, "processed_at": now} for c in fresh
-        ])
+            rows.append({"event_id": event_id, "event_type": c.event.type, "processed_at": now})
+    if rows:
+        await session.execute(insert(inbox), rows)
     return fresh
