@@ -82,8 +82,8 @@ class WriteTurns:
     waited (up to 100 ms a try). Under a wave of field-kit batches a fresh intake transaction therefore nearly always
     beats one that has been waiting: the outbox relay waited seconds to mark a batch sent, published 6 batches in
     the 9 s of a 40,000-registration intake, and subsidy and award sat idle until the intake ended. A priority
-    writer (the relay) raises a flag; ordinary transactions that have not begun yet wait for it to come down, so
-    the priority writer only waits for the transactions already under way."""
+    writer (the relay; enrolment's consumer of decisions) raises a flag; ordinary transactions that have not begun
+    yet wait for it to come down, so the priority writer only waits for the transactions already under way."""
 
     def __init__(self) -> None:
         self._priority_writers = 0
@@ -130,7 +130,8 @@ class Database:
         """A unit of work: commits when the block ends, rolls back if it raises.
 
         ``first``: on SQLite, transactions that have not begun yet wait until this one is done (WriteTurns). For
-        short writes that keep what is already stored moving, such as the outbox relay's."""
+        short writes that keep what is already stored moving, such as the outbox relay's and enrolment's
+        consumer of decisions."""
         if self._turns is None:
             async with self.sessions() as session, session.begin():
                 yield session
