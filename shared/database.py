@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,13 @@ class WriteTurns:
         self._clear.set()
 
     @asynccontextmanager
-    async def first(self) -> AsyncIterator[None]:
+    async def take(self, *, first: bool) -> AsyncIterator[None]:
+        """A priority writer raises the flag for as long as its block runs; an ordinary one waits until it is down."""
+        if not first:
+            if not self._clear.is_set():
+                await self._clear.wait()
+            yield
+            return
         self._priority_writers += 1
         self._clear.clear()
         try:
@@ -100,10 +106,6 @@ class WriteTurns:
             self._priority_writers -= 1
             if not self._priority_writers:
                 self._clear.set()
-
-    async def wait(self) -> None:
-        if not self._clear.is_set():
-            await self._clear.wait()
 
 
 class Database:
@@ -132,16 +134,9 @@ class Database:
         ``first``: on SQLite, transactions that have not begun yet wait until this one is done (WriteTurns). For
         short writes that keep what is already stored moving, such as the outbox relay's and enrolment's
         consumer of decisions."""
-        if self._turns is None:
-            async with self.sessions() as session, session.begin():
-                yield session
-        elif first:
-            async with self._turns.first(), self.sessions() as session, session.begin():
-                yield session
-        else:
-            await self._turns.wait()
-            async with self.sessions() as session, session.begin():
-                yield session
+        turn = self._turns.take(first=first) if self._turns is not None else nullcontext()
+        async with turn, self.sessions() as session, session.begin():
+            yield session
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
