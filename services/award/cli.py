@@ -25,7 +25,7 @@ def rebuild() -> None:
 
     async def run():  # noqa: ANN202
         database = Database(settings.database_url("award"), migrations=MIGRATIONS,
-                            version_table="alembic_version_award")
+                            version_table="alembic_version_award", plan_each_execution=True)  # filled from empty
         try:
             await database.migrate()
             return await replay(settings, database)

@@ -30,7 +30,8 @@ def commands() -> None:
 
 
 def _database(settings: Settings) -> Database:
-    return Database(settings.database_url("subsidy"), migrations=MIGRATIONS, version_table="alembic_version_subsidy")
+    return Database(settings.database_url("subsidy"), migrations=MIGRATIONS, version_table="alembic_version_subsidy",
+                    plan_each_execution=True)  # a replay fills it from empty
 
 
 commands.add_command(republish_command("subsidy", outbox, MIGRATIONS))

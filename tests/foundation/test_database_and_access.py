@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from shared.access import AccessStore, region_covers
-from shared.database import Database
+from shared.database import Database, is_sqlite
 
 
 async def test_migrations_apply_and_are_idempotent(database_url):
@@ -43,6 +43,20 @@ async def test_concurrent_read_modify_write_transactions_queue_instead_of_failin
             assert (await session.execute(text("SELECT n FROM counter"))).scalar_one() == 20
     finally:
         await database.dispose()
+
+
+async def test_a_database_filled_by_a_replay_plans_each_execution_on_postgresql(database_url):
+    """A generic plan made while the replay's tables were empty kept scanning them as they grew (make_engine)."""
+    url = await database_url("plans")
+    if is_sqlite(url):
+        pytest.skip("PostgreSQL only: SQLite has no plan cache to pin a stale plan")
+    for plan_each_execution, mode in ((True, "force_custom_plan"), (False, "auto")):
+        database = Database(url, plan_each_execution=plan_each_execution)
+        try:
+            async with database.reading() as session:
+                assert (await session.execute(text("SHOW plan_cache_mode"))).scalar_one() == mode
+        finally:
+            await database.dispose()
 
 
 async def test_on_sqlite_a_first_writer_goes_before_writers_that_begin_after_it_asked(tmp_path):
