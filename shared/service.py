@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
 
+from shared import garbage_collection
 from shared.access import AccessStore, Principal, require_scope
 from shared.access.rate_limit import RateLimiter
 from shared.clock import Clock
@@ -73,6 +74,9 @@ class Runtime:
         on_sqlite = [d for d in (self.database, self.access.database) if d.sqlite_path is not None]
         if on_sqlite:
             self._tasks.append(asyncio.create_task(self._keep_wal_bounded(on_sqlite), name=f"{self.name}-wal"))
+        if self.settings.gc_full_collection_seconds > 0:
+            self._tasks.append(asyncio.create_task(garbage_collection.collect_every(
+                self.settings.gc_full_collection_seconds, self._stopping), name=f"{self.name}-gc"))
 
     async def _start_kafka(self) -> None:
         try:

@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     # region's tallies change once per batch however many of its registrations the batch holds).
     award_consumer_max_records: int = 5000
 
+    # Seconds between full passes of the cyclic garbage collector in a service (shared/garbage_collection.py);
+    # 0 leaves them to the collector's own thresholds.
+    gc_full_collection_seconds: float = Field(default=30.0, ge=0)
+
     log_level: str = "INFO"
     log_json: bool = True
     access_log: bool = False
