@@ -14,8 +14,6 @@ replay unchanged (4,783 -> 4,536), peak RSS per service within 10 MB.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import gc
 
 # A young-generation pass per 100,000 net allocations instead of 700, and fewer older passes per young one (50
@@ -34,12 +32,9 @@ def freeze_loaded() -> None:
     gc.freeze()
 
 
-async def collect_every(seconds: float, stopping: asyncio.Event) -> None:
-    """A full pass every `seconds`, for a long-running service. Counts fall as fast as they rise when reference
-    counting frees an object, so with these thresholds a steady service almost never reaches a full pass, and
-    cyclic garbage that had lived long enough to reach the oldest generation stayed for good."""
-    while not stopping.is_set():
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stopping.wait(), seconds)
-        if not stopping.is_set():
-            gc.collect()
+async def full_pass() -> None:
+    """A full pass, which a service schedules every PARITRANA_GC_FULL_COLLECTION_SECONDS. Counts fall as fast as
+    they rise when reference counting frees an object, so with these thresholds a steady service almost never
+    reaches a full pass, and cyclic garbage that had lived long enough to reach the oldest generation stayed for
+    good."""
+    gc.collect()

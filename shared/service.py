@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
@@ -41,6 +42,14 @@ WAL_CHECK_SECONDS = 5.0
 class Worker(Protocol):
     async def run(self) -> None: ...
     async def stop(self) -> None: ...
+
+
+async def every(seconds: float, action: Callable[[], Awaitable[None]], stopping: asyncio.Event) -> None:
+    """Run `action` now and then every `seconds`, until `stopping` is set: a service's periodic upkeep."""
+    while not stopping.is_set():
+        await action()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stopping.wait(), seconds)
 
 
 class Runtime:
@@ -73,10 +82,12 @@ class Runtime:
         self._tasks.append(asyncio.create_task(self._start_kafka(), name=f"{self.name}-kafka"))
         on_sqlite = [d for d in (self.database, self.access.database) if d.sqlite_path is not None]
         if on_sqlite:
-            self._tasks.append(asyncio.create_task(self._keep_wal_bounded(on_sqlite), name=f"{self.name}-wal"))
+            self._every(WAL_CHECK_SECONDS, functools.partial(self._keep_wal_bounded, on_sqlite), "wal")
         if self.settings.gc_full_collection_seconds > 0:
-            self._tasks.append(asyncio.create_task(garbage_collection.collect_every(
-                self.settings.gc_full_collection_seconds, self._stopping), name=f"{self.name}-gc"))
+            self._every(self.settings.gc_full_collection_seconds, garbage_collection.full_pass, "gc")
+
+    def _every(self, seconds: float, action: Callable[[], Awaitable[None]], name: str) -> None:
+        self._tasks.append(asyncio.create_task(every(seconds, action, self._stopping), name=f"{self.name}-{name}"))
 
     async def _start_kafka(self) -> None:
         try:
@@ -85,25 +96,19 @@ class Runtime:
             return
         for runnable in [*self.consumers, *self.workers]:
             self._tasks.append(asyncio.create_task(runnable.run(), name=f"{self.name}-{type(runnable).__name__}"))
-        self._tasks.append(asyncio.create_task(self._report_lag(), name=f"{self.name}-lag"))
+        self._every(LAG_INTERVAL_SECONDS, self._report_lag, "lag")
 
     async def _report_lag(self) -> None:
-        while not self._stopping.is_set():
-            for consumer in self.consumers:
-                with contextlib.suppress(Exception):
-                    await consumer.lag()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), LAG_INTERVAL_SECONDS)
+        for consumer in self.consumers:
+            with contextlib.suppress(Exception):
+                await consumer.lag()
 
     async def _keep_wal_bounded(self, databases: list[Database]) -> None:
-        while not self._stopping.is_set():
-            for database in databases:
-                try:
-                    await database.checkpoint_wal()
-                except Exception as exc:  # noqa: BLE001 - a checkpoint missed now is tried again next round
-                    log.warning("%s: WAL checkpoint failed (%s)", self.name, type(exc).__name__)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), WAL_CHECK_SECONDS)
+        for database in databases:
+            try:
+                await database.checkpoint_wal()
+            except Exception as exc:  # noqa: BLE001 - a checkpoint missed now is tried again next round
+                log.warning("%s: WAL checkpoint failed (%s)", self.name, type(exc).__name__)
 
     async def stop(self) -> None:
         self._stopping.set()

@@ -4,7 +4,8 @@ import asyncio
 import gc
 import weakref
 
-from shared.garbage_collection import collect_every
+from shared.garbage_collection import full_pass
+from shared.service import every
 
 
 class _Node:
@@ -13,7 +14,7 @@ class _Node:
 
 
 async def test_a_service_frees_old_cyclic_garbage_on_its_own_schedule():
-    """With the tuned thresholds a steady service never reached a full pass; collect_every makes one."""
+    """With the tuned thresholds a steady service never reached a full pass; its runtime schedules one."""
     gc.disable()  # the collector's own thresholds must not do the work this test is about
     try:
         node = _Node()
@@ -25,7 +26,7 @@ async def test_a_service_frees_old_cyclic_garbage_on_its_own_schedule():
         assert freed() is not None, "younger passes do not look at the oldest generation"
 
         stopping = asyncio.Event()
-        collector = asyncio.create_task(collect_every(0.05, stopping))
+        collector = asyncio.create_task(every(0.05, full_pass, stopping))
         for _ in range(100):
             if freed() is None:
                 break
