@@ -298,6 +298,8 @@ class EventConsumer:
         self._stopping = asyncio.Event()
         self._reported: set[tuple[str, int]] = set()
         self.rebalances = Rebalances()
+        # Partitions whose handled batch went uncommitted: read again from the last commit before the next poll.
+        self._uncommitted: set[TopicPartition] = set()
         self.running = False
 
     def _make(self) -> AIOKafkaConsumer:
@@ -325,6 +327,8 @@ class EventConsumer:
         try:
             while not self._stopping.is_set():
                 try:
+                    if self._uncommitted:
+                        await self._rewind()
                     rebalances = self.rebalances.count  # before the poll: what it returns may predate a rebalance
                     records = await self._consumer.getmany(timeout_ms=200, max_records=self.max_records)
                     if records:
@@ -362,18 +366,39 @@ class EventConsumer:
         partitions now starts from the last commit, redelivers the batch, and the inbox dedupes it."""
         if self.rebalances.count != rebalances:
             log.info("%s: the group rebalanced during a batch; leaving its offsets uncommitted", self.service)
+            self._uncommitted.update(offsets)
             return
         commit = self.rebalances.commit = asyncio.ensure_future(self._consumer.commit(offsets))
         try:
             await commit
         except (CommitFailedError, KafkaError) as exc:
             log.warning("%s: offset commit failed after rebalance (%s)", self.service, type(exc).__name__)
+            self._uncommitted.update(offsets)
         except asyncio.CancelledError:
             if not commit.cancelled() or asyncio.current_task().cancelling():  # type: ignore[union-attr]
                 raise  # the consumer itself is being cancelled
             log.info("%s: a rebalance cancelled an offset commit; the batch will be redelivered", self.service)
+            self._uncommitted.update(offsets)
         finally:
             self.rebalances.commit = None
+
+    async def _rewind(self) -> None:
+        """Move each uncommitted partition this member still holds back to the group's last commit.
+
+        A rebalance hands a member fresh positions read from the last commit, but a poll that overlaps the
+        rebalance can already return records fetched from those positions, so a batch that looks older than the
+        rebalance may not be. When this member keeps the partition, nothing else would read those records again:
+        their offsets stayed uncommitted and the lag never fell until new events arrived. Moving to the commit
+        redelivers them, and the inbox dedupes what was already handled. No commit (a broker that lost its log)
+        means the start, as auto_offset_reset says."""
+        held = self._consumer.assignment()
+        for tp in sorted(self._uncommitted & held):
+            committed = await self._consumer.committed(tp)
+            if committed is None:
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, committed)
+        self._uncommitted.clear()
 
     async def _handle(self, batch: list[Consumed], records: dict[TopicPartition, list[ConsumerRecord]]) -> bool:
         backoff = Backoff(cap=10.0)
