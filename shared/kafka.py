@@ -392,7 +392,7 @@ class EventConsumer:
         redelivers them, and the inbox dedupes what was already handled. No commit (a broker that lost its log)
         means the start, as auto_offset_reset says."""
         held = self._consumer.assignment()
-        for tp in sorted(self._uncommitted & held):
+        for tp in self._uncommitted & held:
             committed = await self._consumer.committed(tp)
             if committed is None:
                 await self._consumer.seek_to_beginning(tp)

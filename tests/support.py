@@ -18,6 +18,12 @@ from fastapi import FastAPI
 POSTGRES_URL_ENV = "PARITRANA_TEST_POSTGRES_URL"
 
 
+async def caught_up(consumers) -> bool:  # noqa: ANN001 - EventConsumers
+    """Every consumer holds partitions, and every partition it holds is committed to its end."""
+    lags = [await c.lag() for c in consumers]
+    return all(lags) and sum(sum(lag.values()) for lag in lags) == 0
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

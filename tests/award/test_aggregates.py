@@ -26,7 +26,7 @@ from shared.events import (
     WorkerRegistered,
 )
 from tests.award.factory import PREMIUM, Worker, allocation, at, envelope, publish, shuffled
-from tests.support import eventually, serving
+from tests.support import caught_up, eventually, serving
 
 REPO = Path(__file__).resolve().parents[2]
 TODAY = date(2025, 3, 20)
@@ -200,13 +200,7 @@ async def test_aggregates_equal_a_recount_and_survive_duplicates_replay_and_rebu
 
             # A replay of everything (a producer's retry storm, a republish) changes nothing.
             await publish(producer, shuffled(envelopes, seed=11))
-            consumer = award.runtime.consumers[0]
-
-            async def caught_up() -> bool:
-                lag = await consumer.lag()
-                return bool(lag) and sum(lag.values()) == 0
-
-            await eventually(caught_up, timeout=30)
+            await eventually(lambda: caught_up(award.runtime.consumers), timeout=30)
             assert await matches()
             assert await projection(award.runtime.database) == live
 

@@ -13,11 +13,21 @@ from shared.kafka import Consumed, EventConsumer, EventProducer, ensure_topics
 from shared.settings import Settings
 from shared.topics import WORKERS
 from tests.foundation.test_contracts import sample_registered
-from tests.support import eventually, free_port
+from tests.support import caught_up, eventually, free_port
 
 
 def settings_for(broker: EmbeddedBroker, tmp_path) -> Settings:  # noqa: ANN001
     return Settings(kafka_bootstrap_servers=broker.bootstrap_servers, data_dir=tmp_path, kafka_session_timeout_ms=2000)
+
+
+async def registrations_on_the_topic(settings: Settings, service: str, count: int) -> tuple[EventProducer, list]:
+    """The topics, a started producer of `service`'s, and `count` worker.registered events published on one key."""
+    await ensure_topics(settings)
+    producer = EventProducer(settings, service)
+    await producer.start()
+    events = [new_event(sample_registered(), source="/test") for _ in range(count)]
+    await producer.publish([(e, "36.72") for e in events])
+    return producer, events
 
 
 async def test_published_event_arrives_in_another_group_with_attributes_key_and_schema(isolated_broker, tmp_path):
@@ -99,11 +109,7 @@ async def test_poison_goes_to_the_dead_letter_topic_while_good_events_flow(isola
 
 async def test_a_handler_error_that_persists_dead_letters_only_that_event(isolated_broker, tmp_path):
     settings = settings_for(isolated_broker, tmp_path)
-    await ensure_topics(settings)
-    producer = EventProducer(settings, "award")
-    await producer.start()
-    events = [new_event(sample_registered(), source="/test") for _ in range(4)]
-    await producer.publish([(e, "36.72") for e in events])
+    producer, events = await registrations_on_the_topic(settings, "award", 4)
     bad = events[1].id
     handled: list[uuid.UUID] = []
 
@@ -124,11 +130,7 @@ async def test_a_handler_error_that_persists_dead_letters_only_that_event(isolat
 
 async def test_a_transient_failure_is_retried_and_nothing_is_lost(isolated_broker, tmp_path):
     settings = settings_for(isolated_broker, tmp_path)
-    await ensure_topics(settings)
-    producer = EventProducer(settings, "award")
-    await producer.start()
-    event = new_event(sample_registered(), source="/test")
-    await producer.publish([(event, "36.72")])
+    producer, [event] = await registrations_on_the_topic(settings, "award", 1)
     attempts = 0
     handled: list[uuid.UUID] = []
 
@@ -170,11 +172,7 @@ async def test_an_inbox_collision_with_another_member_is_retried_not_dead_letter
     from sqlalchemy.exc import IntegrityError
 
     settings = settings_for(isolated_broker, tmp_path)
-    await ensure_topics(settings)
-    producer = EventProducer(settings, "award")
-    await producer.start()
-    events = [new_event(sample_registered(), source="/test") for _ in range(3)]
-    await producer.publish([(e, "36.72") for e in events])
+    producer, events = await registrations_on_the_topic(settings, "award", 3)
     calls = 0
     handled: list[uuid.UUID] = []
 
@@ -203,11 +201,7 @@ async def test_a_batch_left_uncommitted_by_a_rebalance_is_read_again_by_a_member
     lag stayed at 600 for good. Here the handler counts a rebalance during the first batch without the group
     moving anything: exactly what that member saw."""
     settings = settings_for(isolated_broker, tmp_path)
-    await ensure_topics(settings)
-    producer = EventProducer(settings, "award")
-    await producer.start()
-    events = [new_event(sample_registered(), source="/test") for _ in range(20)]
-    await producer.publish([(e, "36.72") for e in events])
+    producer, events = await registrations_on_the_topic(settings, "award", 20)
     handled: list[uuid.UUID] = []
     consumer: EventConsumer
 
@@ -220,11 +214,7 @@ async def test_a_batch_left_uncommitted_by_a_rebalance_is_read_again_by_a_member
                              producer=producer)
     task = asyncio.create_task(consumer.run())
     try:
-        async def committed_to_the_end() -> bool:
-            lag = await consumer.lag()
-            return bool(lag) and sum(lag.values()) == 0
-
-        await eventually(committed_to_the_end, timeout=30)
+        await eventually(lambda: caught_up([consumer]), timeout=30)
     finally:
         await consumer.stop()
         await task
@@ -239,10 +229,7 @@ async def test_after_the_broker_loses_its_log_the_group_reads_the_new_log_from_i
     """A batch in hand when the broker dies must not have its offsets committed into the group's next generation:
     those offsets belong to the lost log, and a member starting from them would skip the new log's first events."""
     settings = settings_for(isolated_broker, tmp_path)
-    await ensure_topics(settings)
-    producer = EventProducer(settings, "enrolment")
-    await producer.start()
-    await producer.publish([(new_event(sample_registered(), source="/test"), "36.72") for _ in range(20)])
+    producer, _ = await registrations_on_the_topic(settings, "enrolment", 20)
     group = f"g-{uuid.uuid4()}"
     handled: list[uuid.UUID] = []
     consumer: EventConsumer

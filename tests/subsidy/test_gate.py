@@ -7,11 +7,11 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from shared.clock import FISCAL_TZ
-from tests.support import eventually, serving
+from tests.support import caught_up, eventually, serving
 
 from services.subsidy.app import create_app
 from services.subsidy.models import budgets, registrations
-from tests.subsidy.workers import MONTHLY, YEAR, api_key, caught_up, decided, lines, publish, published, registered, types
+from tests.subsidy.workers import MONTHLY, YEAR, api_key, decided, lines, publish, published, registered, types
 
 COVERED = 600
 YEARLY = 12 * MONTHLY

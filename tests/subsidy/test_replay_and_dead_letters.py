@@ -12,13 +12,13 @@ from shared.clock import FISCAL_TZ
 from shared.database import Database
 from shared.kafka import read_to_end
 from shared.topics import WORKERS
-from tests.support import eventually, serving
+from tests.support import caught_up, eventually, serving
 
 from services.subsidy import repository
 from services.subsidy.app import create_app
 from services.subsidy.cli import replay
 from services.subsidy.models import budgets, registrations
-from tests.subsidy.workers import MONTHLY, api_key, caught_up, decided, ended, lines, publish, registered
+from tests.subsidy.workers import MONTHLY, api_key, decided, ended, lines, publish, registered
 
 REGENCIES = ("36.72", "36.73", "32.75")
 

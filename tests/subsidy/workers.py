@@ -88,10 +88,3 @@ async def published(settings: Settings, database) -> list[Envelope[Any]]:  # noq
 
 def types(events: list[Envelope[Any]]) -> Counter:
     return Counter(e.type for e in events)
-
-
-
-async def caught_up(consumers) -> bool:  # noqa: ANN001
-    """Every partition the service's consumers hold is committed to its end."""
-    lags = [await c.lag() for c in consumers]
-    return all(lags) and sum(sum(lag.values()) for lag in lags) == 0
