@@ -130,9 +130,9 @@ def up(settings: Settings) -> int:
                     svc.restarts += 1
                     _start_service(settings, svc)
             if broker is not None and broker.process is not None and broker.process.poll() is not None:
-                # Tansu keeps its log in memory: after a restart the topics are empty, and
-                # `paritrana enrolment republish` re-sends what enrolment stored.
-                _say("the broker exited; restarting it (its log is lost: run `paritrana enrolment republish`)")
+                # Tansu keeps its log in memory: after a restart the topics are empty. Each service notices, and
+                # publishes again what its consumers may not have read (shared/broker_log.py).
+                _say("the broker exited; restarting it (its log is lost: the services publish again what was unread)")
                 broker.start()
                 asyncio.run(ensure_topics(settings))
         return 0

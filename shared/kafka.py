@@ -23,6 +23,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaError
+from aiokafka.structs import RecordMetadata
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from shared import metrics
@@ -40,6 +41,11 @@ def partition_end(consumer: AIOKafkaConsumer, tp: TopicPartition, listed_end: in
     """Where a partition really ends: the larger of ListOffsets' answer and the last fetch's high watermark,
     because Tansu's ListOffsets answers the last batch's base offset + 1."""
     return max(listed_end, consumer.highwater(tp) or 0)
+
+
+def consumer_group(settings: Settings, service: str) -> str:
+    """The consumer group a service's consumers join."""
+    return f"{settings.kafka_client_prefix}-{service}"
 
 
 class Backoff:
@@ -205,16 +211,19 @@ class EventProducer:
         assert self._producer is not None, "producer not started"
         return await self._producer.send(topic, value=value, key=key, headers=list(headers))
 
-    async def publish(self, events: Sequence[tuple[Envelope[Any], str]]) -> None:
-        """Publish (envelope, key) pairs and wait until the broker has acknowledged every one."""
+    async def publish(self, events: Sequence[tuple[Envelope[Any], str]]) -> list[RecordMetadata]:
+        """Publish (envelope, key) pairs and wait until the broker has acknowledged every one; returns where the
+        broker put each."""
         futures = []
         for event, key in events:
             topic = topic_for(event.type).name
             futures.append(await self.send_raw(topic, key.encode(), encode_event(event),
                                                [("content-type", CONTENT_TYPE.encode())]))
+        acknowledged = []
         for future, (event, _) in zip(futures, events):
-            await future
+            acknowledged.append(await future)
             metrics.EVENTS_PUBLISHED.labels(self.service, topic_for(event.type).name).inc()
+        return acknowledged
 
     async def ping(self, timeout: float = 2.0) -> bool:
         if self._producer is None:
@@ -290,7 +299,7 @@ class EventConsumer:
     def __init__(self, settings: Settings, service: str, topics: Sequence[str], handler: Handler, *,
                  group_id: str | None = None, producer: EventProducer, max_records: int = 500) -> None:
         self.settings, self.service, self.topics, self.handler = settings, service, list(topics), handler
-        self.group_id = group_id or f"{settings.kafka_client_prefix}-{service}"
+        self.group_id = group_id or consumer_group(settings, service)
         self.producer = producer
         self.max_records = max_records
         self.dead_letter_topic = f"{service}.dead-letter"

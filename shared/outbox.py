@@ -6,8 +6,13 @@ down it retries with capped backoff; the API never waits on Kafka.
 
 Two relay instances (two replicas of a service) never publish side by side: each batch is published under a lease
 row taken with an atomic ``UPDATE … WHERE lease expired OR owner = me``, so only one relay publishes at a time and
-order per key holds. Sent rows are kept, so ``republish`` can mark a period unsent again after the broker has lost
-its log; the events go out again with their original ids, and consumers dedupe them.
+order per key holds.
+
+Sent rows are kept, so what the broker loses can be sent again with the original ids (consumers dedupe them). The
+relay does it by itself (``shared.broker_log``): it keeps where the broker put its last publish to each partition
+(the marks table), and the time before which every consumer group has read everything it sent (the lease row's
+``delivered_before``). When the broker's log is not the one it published to, it marks unsent what was sent since,
+and publishes it again in its original order. ``republish`` is the operator's way to do the same for a period.
 """
 
 from __future__ import annotations
@@ -26,27 +31,40 @@ from typing import Any
 import click
 from aiokafka.errors import KafkaError
 from sqlalchemy import (
-    BigInteger, Column, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, func, insert, select, update,
+    BigInteger, Column, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, delete, func, insert, select,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from prometheus_client import Counter, Gauge
 
+from shared.broker_log import BrokerLog, Mark, Partition, lost_at_end, lost_on_acknowledgement, marks_of, read_by_all
 from shared.clock import FISCAL_TZ
-from shared.database import Database
+from shared.database import Database, dialect_insert
 from shared.events import CONTENT_TYPE, Envelope, encode_event
 from shared.kafka import Backoff, EventProducer, is_transient
-from shared.topics import topic_for
+from shared.topics import TOPICS, topic_for
 
 log = logging.getLogger(__name__)
 
 OUTBOX_BACKLOG = Gauge("paritrana_outbox_backlog", "Outbox rows not yet acknowledged by the broker", ["service"])
 BACKLOG_INTERVAL_SECONDS = 2.0
 OUTBOX_PUBLISHED = Counter("paritrana_outbox_published_total", "Outbox rows published and marked sent", ["service"])
+LOG_LOSSES = Counter("paritrana_outbox_broker_log_lost_total",
+                     "Times the relay found the broker's log was not the one it published to", ["service"])
+REPUBLISHED = Counter("paritrana_outbox_republished_total",
+                      "Sent rows marked unsent again because the broker lost them", ["service"])
+# How often an idle relay asks the broker whether its log is still the one it published to, and how far the
+# consumer groups have read. A busy relay learns of a new log from the first acknowledgement in it.
+LOG_CHECK_SECONDS = 5.0
+# Sent rows are compared by their sent_at with a time taken on the lease holder's clock; this covers a replica's
+# clock running a little apart.
+CLOCK_MARGIN = timedelta(seconds=5)
 
 
-def outbox_tables(metadata: MetaData, name: str = "outbox") -> tuple[Table, Table]:
-    """The outbox and its one-row lease table, added to a service's metadata (and created by its migration)."""
+def outbox_tables(metadata: MetaData, name: str = "outbox") -> tuple[Table, Table, Table]:
+    """The outbox, its one-row lease table and its marks (where the broker put the last publish to each partition),
+    added to a service's metadata (and created by its migrations)."""
     outbox = Table(
         name, metadata,
         Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
@@ -66,8 +84,17 @@ def outbox_tables(metadata: MetaData, name: str = "outbox") -> tuple[Table, Tabl
         Column("id", Integer, primary_key=True),
         Column("owner", String(128), nullable=True),
         Column("expires_at", DateTime(timezone=True), nullable=True),
+        # Every consumer group of the outbox's topics has read everything sent before this.
+        Column("delivered_before", DateTime(timezone=True), nullable=True),
     )
-    return outbox, lease
+    marks = Table(
+        f"{name}_marks", metadata,
+        Column("topic", String(128), primary_key=True),
+        Column("partition", Integer, primary_key=True, autoincrement=False),
+        Column("first_offset", BigInteger, nullable=False),
+        Column("last_offset", BigInteger, nullable=False),
+    )
+    return outbox, lease, marks
 
 
 def outbox_rows(events: Sequence[tuple[Envelope[Any], str]], now: datetime | None = None) -> list[dict[str, Any]]:
@@ -142,13 +169,22 @@ async def backlog(database: Database, outbox: Table) -> int:
 
 
 class OutboxRelay:
-    def __init__(self, database: Database, outbox: Table, lease: Table, producer: EventProducer, service: str, *,
-                 batch_size: int = 1000, lease_seconds: float = 15.0, poll_seconds: float = 0.05) -> None:
-        self.database, self.outbox, self.lease, self.producer = database, outbox, lease, producer
+    def __init__(self, database: Database, outbox: Table, lease: Table, marks: Table, producer: EventProducer,
+                 service: str, *, batch_size: int = 1000, lease_seconds: float = 15.0, poll_seconds: float = 0.05,
+                 log_check_seconds: float = LOG_CHECK_SECONDS, clock_margin: timedelta = CLOCK_MARGIN) -> None:
+        self.database, self.outbox, self.lease, self.marks, self.producer = database, outbox, lease, marks, producer
         self.service, self.batch_size = service, batch_size
-        self.lease_seconds, self.poll_seconds = lease_seconds, poll_seconds
+        self.lease_seconds, self.poll_seconds, self.log_check_seconds = lease_seconds, poll_seconds, log_check_seconds
+        self.clock_margin = clock_margin
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.broker_log = BrokerLog(producer.settings, service,
+                                    [t for t in TOPICS if t.producer == service and t.event_types])
         self._lease_until = 0.0  # event-loop time until which this relay surely holds the lease
+        # What this relay knows of the broker's log while it holds the lease; None: ask before publishing again.
+        self._known: dict[Partition, Mark] | None = None
+        self._checked_at = 0.0
+        # Times at which the marks were as recorded, waiting for every consumer group to read past them.
+        self._checkpoints: list[tuple[datetime, dict[Partition, Mark]]] = []
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -168,14 +204,20 @@ class OutboxRelay:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+            await self.broker_log.close()
 
     async def _relay(self) -> None:
         backoff = Backoff(cap=10.0)
         while not self._stopping.is_set():
             try:
-                published = await self.publish_batch() if await self._hold_lease() else 0
+                published = 0
+                if await self._hold_lease():
+                    if self._log_check_due():
+                        await self.check_log()
+                    published = await self.publish_batch()
                 backoff.reset()
             except Exception as exc:  # noqa: BLE001 - broker or database trouble: wait and try again
+                self._known = None  # the broker may have restarted meanwhile: ask it before publishing again
                 if not (is_transient(exc) or isinstance(exc, KafkaError)):
                     log.exception("%s outbox relay: unexpected error", self.service)
                 delay = backoff.next_delay()
@@ -187,11 +229,68 @@ class OutboxRelay:
         # Finish with whatever was enqueued before the stop, if the broker takes it quickly.
         try:
             async with asyncio.timeout(3):
-                while await self._hold_lease() and await self.publish_batch():
+                while self._known is not None and await self._hold_lease() and await self.publish_batch():
                     pass
         except Exception:  # noqa: BLE001 - anything left stays in the outbox for the next start
             pass
         await self._release_lease()
+
+    def _log_check_due(self) -> bool:
+        return self._known is None or asyncio.get_running_loop().time() >= self._checked_at + self.log_check_seconds
+
+    async def check_log(self) -> int:
+        """Ask the broker whether its log is still the one this relay published to. If it is not, mark unsent what
+        some consumer group may not have read, and return how many rows that was. If it is, move delivered_before
+        on as far as every consumer group has read."""
+        started = datetime.now(timezone.utc)
+        async with self.database.reading() as session:
+            known = {(r.topic, r.partition): Mark(r.first_offset, r.last_offset)
+                     for r in (await session.execute(select(self.marks))).all()}
+        lost = lost_at_end(known, await self.broker_log.ends())
+        if lost:
+            return await self._recover(lost)
+        self._known, self._checked_at = known, asyncio.get_running_loop().time()
+        if known and (not self._checkpoints or self._checkpoints[-1][1] != known):
+            self._checkpoints.append((started, known))
+        if self._checkpoints:
+            await self._confirm_delivery()
+        return 0
+
+    async def _confirm_delivery(self) -> None:
+        newest, _ = self._checkpoints[-1]
+        committed = await self.broker_log.committed(p for _, marks in self._checkpoints for p in marks)
+        read = [at for at, marks in self._checkpoints if read_by_all(marks, committed)]
+        if not read:
+            return
+        self._checkpoints = [(at, marks) for at, marks in self._checkpoints if at > read[-1]]
+        before = read[-1] - self.clock_margin
+        async with self.database.transaction(first=True) as session:
+            await session.execute(update(self.lease).where(
+                self.lease.c.id == 1,
+                self.lease.c.delivered_before.is_(None) | (self.lease.c.delivered_before < before),
+            ).values(delivered_before=before))
+
+    async def _recover(self, lost: list[Partition]) -> int:
+        """The broker's log is not the one published to: every row sent since delivered_before goes out again, in
+        seq order, and the marks start afresh with the new log."""
+        topics = sorted({topic for topic, _ in lost})
+        async with self.database.transaction(first=True) as session:
+            delivered_before = (await session.execute(
+                select(self.lease.c.delivered_before).where(self.lease.c.id == 1))).scalar_one_or_none()
+            unsend = update(self.outbox).where(self.outbox.c.topic.in_(topics), self.outbox.c.sent_at.is_not(None))
+            if delivered_before is not None:
+                unsend = unsend.where(self.outbox.c.sent_at >= delivered_before)
+            count = (await session.execute(unsend.values(sent_at=None))).rowcount
+            await session.execute(delete(self.marks).where(self.marks.c.topic.in_(topics)))
+        LOG_LOSSES.labels(self.service).inc()
+        REPUBLISHED.labels(self.service).inc(count)
+        log.warning("%s outbox relay: the broker's log of %s is not the one this service published to (%d "
+                    "partition(s) end before what was published); sending again the %d events sent since %s",
+                    self.service, ", ".join(topics), len(lost), count,
+                    delivered_before.isoformat() if delivered_before else "the start")
+        self._known, self._checked_at, self._checkpoints = {}, asyncio.get_running_loop().time(), []
+        self.notify()
+        return count
 
     async def _watch_backlog(self) -> None:
         """Count the unsent rows every few seconds, whatever the relay is doing (a send to a frozen broker blocks it
@@ -237,11 +336,17 @@ class OutboxRelay:
                     held = True
                 except IntegrityError:
                     pass
-        self._lease_until = asked + self.lease_seconds if held else 0.0
+        self._held(held, asked)
         return held
 
+    def _held(self, held: bool, asked: float) -> None:
+        self._lease_until = asked + self.lease_seconds if held else 0.0
+        if not held:
+            # Another relay may publish meanwhile: what this one knew of the log is stale once it holds it again.
+            self._known, self._checkpoints = None, []
+
     async def _release_lease(self) -> None:
-        self._lease_until = 0.0
+        self._held(False, 0.0)
         try:
             async with self.database.transaction(first=True) as session:
                 await session.execute(update(self.lease).where(self.lease.c.id == 1, self.lease.c.owner == self.owner)
@@ -250,7 +355,9 @@ class OutboxRelay:
             pass
 
     async def publish_batch(self) -> int:
-        """Publish the oldest unsent rows, wait for every acknowledgement, then mark them sent."""
+        """Publish the oldest unsent rows, wait for every acknowledgement, then mark them sent and record where the
+        broker put them. An acknowledgement from a new log marks everything some consumer may not have read unsent
+        instead, this batch included, so that it all goes out again in order."""
         async with self.database.reading() as session:
             rows = (await session.execute(
                 select(self.outbox.c.seq, self.outbox.c.topic, self.outbox.c.key, self.outbox.c.payload)
@@ -263,7 +370,10 @@ class OutboxRelay:
             raise KafkaError("producer not started")
         headers = [("content-type", CONTENT_TYPE.encode())]
         futures = [await self.producer.send_raw(r.topic, r.key.encode(), r.payload, headers) for r in rows]
-        await asyncio.gather(*futures)
+        acknowledged = marks_of(await asyncio.gather(*futures))
+        if self._known is not None and (lost := lost_on_acknowledgement(self._known, acknowledged)):
+            await self._recover(lost)
+            return 0
         asked = asyncio.get_running_loop().time()
         now = datetime.now(timezone.utc)
         async with self.database.transaction(first=True) as session:
@@ -271,10 +381,18 @@ class OutboxRelay:
             for start in range(0, len(seqs), 500):
                 await session.execute(update(self.outbox).where(self.outbox.c.seq.in_(seqs[start:start + 500]))
                                       .values(sent_at=now))
+            upsert = dialect_insert(session, self.marks)
+            await session.execute(
+                upsert.on_conflict_do_update(index_elements=["topic", "partition"], set_={
+                    "first_offset": upsert.excluded.first_offset, "last_offset": upsert.excluded.last_offset}),
+                [{"topic": topic, "partition": partition, "first_offset": mark.first_offset,
+                  "last_offset": mark.last_offset} for (topic, partition), mark in acknowledged.items()])
             renewed = await session.execute(
                 update(self.lease).where(self.lease.c.id == 1, self.lease.c.owner == self.owner)
                 .values(expires_at=now + timedelta(seconds=self.lease_seconds)))
-        self._lease_until = asked + self.lease_seconds if renewed.rowcount == 1 else 0.0
+        self._held(renewed.rowcount == 1, asked)
+        if self._known is not None:
+            self._known.update(acknowledged)
         OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
         if len(rows) < self.batch_size:
             OUTBOX_BACKLOG.labels(self.service).set(0)

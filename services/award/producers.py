@@ -1,5 +1,9 @@
 """What the award service publishes: ``indicators.updated`` snapshots to the compacted topic award.indicators, keyed
-by region code, coalesced to at most one per region per interval, with a daily snapshot kept for charts."""
+by region code, coalesced to at most one per region per interval, with a daily snapshot kept for charts.
+
+The topic is filled again whenever it may have lost what was published: at every start, and whenever the broker's
+log turns out not to be the one published to (``shared.broker_log``), so that a new stream consumer always finds
+every region's latest snapshot on it."""
 
 from __future__ import annotations
 
@@ -13,10 +17,12 @@ from prometheus_client import Counter, Histogram
 
 from services.award import repository
 from services.award.domain import Board, IndicatorConfig, published_regions
+from shared.broker_log import BrokerLog, Mark, Partition, lost_at_end, lost_on_acknowledgement, marks_of
 from shared.clock import Clock
 from shared.database import Database
 from shared.events import IndicatorsUpdated, new_event
 from shared.kafka import Backoff, EventProducer
+from shared.topics import INDICATORS
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +34,8 @@ PUBLISH_SECONDS = Histogram(
 SOURCE = "/paritrana/award"
 # At most this many publishing rounds per interval: a quiet region's first change waits up to interval / this.
 ROUNDS_PER_INTERVAL = 5
+# How often the publisher asks the broker whether award.indicators still holds what it published.
+LOG_CHECK_SECONDS = 5.0
 
 
 def update_of(board: Board, region_code: str, clock: Clock) -> IndicatorsUpdated | None:
@@ -44,12 +52,15 @@ class IndicatorsPublisher:
     region's first change goes out in the next round (rounds are ``interval / ROUNDS_PER_INTERVAL`` apart)."""
 
     def __init__(self, database: Database, producer: EventProducer, clock: Clock, config: IndicatorConfig,
-                 interval: float) -> None:
+                 interval: float, log_check_seconds: float = LOG_CHECK_SECONDS) -> None:
         self.database, self.producer, self.clock, self.config = database, producer, clock, config
-        self.interval = interval
+        self.interval, self.log_check_seconds = interval, log_check_seconds
         self.round_gap = interval / ROUNDS_PER_INTERVAL
+        self.broker_log = BrokerLog(producer.settings, "award", [INDICATORS])
         self._pending: set[tuple[int, str]] = set()
         self._last: dict[tuple[int, str], float] = {}
+        self._known: dict[Partition, Mark] = {}  # where the broker put the last update to each partition
+        self._refill = True  # every region published before goes out again: at start, and after a lost log
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -61,6 +72,36 @@ class IndicatorsPublisher:
             self._wake.set()
 
     async def run(self) -> None:
+        watch = asyncio.create_task(self._watch_log())
+        try:
+            await self._publish_rounds()
+        finally:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
+            await self.broker_log.close()
+
+    async def _watch_log(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.check_log()
+            except Exception as exc:  # noqa: BLE001 - broker or database away: the next round asks again
+                log.warning("award: checking award.indicators failed (%s)", type(exc).__name__)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.log_check_seconds)
+
+    async def check_log(self) -> None:
+        """Refill the topic when it is due, or when the broker's log ends before what was published to it."""
+        if self._known and lost_at_end(self._known, await self.broker_log.ends()):
+            log.warning("award: %s no longer holds what was published to it; publishing every region again",
+                        INDICATORS.name)
+            self._known, self._refill = {}, True
+        if self._refill:
+            async with self.database.reading() as session:
+                self.mark(await repository.snapshot_regions(session))
+            self._refill = False
+
+    async def _publish_rounds(self) -> None:
         backoff = Backoff()
         while not self._stopping.is_set():
             if not self._pending:
@@ -109,8 +150,12 @@ class IndicatorsPublisher:
             async with self.database.reading() as session:
                 board = await repository.board(session, self.config, fiscal_year, today, only=set(codes))
             updates = [u for code in codes if (u := update_of(board, code, self.clock)) is not None]
-            await self.producer.publish([(new_event(u, source=SOURCE, subject=u.region_code), u.region_code)
-                                         for u in updates])
+            acknowledged = marks_of(await self.producer.publish(
+                [(new_event(u, source=SOURCE, subject=u.region_code), u.region_code) for u in updates]))
+            if lost_on_acknowledgement(self._known, acknowledged):
+                log.warning("award: %s is a new log; publishing every region again", INDICATORS.name)
+                self._known, self._refill = {}, True
+            self._known.update(acknowledged)
             async with self.database.transaction() as session:
                 await repository.save_snapshots(session, fiscal_year, today, updates)
             for u in updates:

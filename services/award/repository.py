@@ -253,6 +253,12 @@ async def save_snapshots(session: AsyncSession, fiscal_year: int, day: date,
                   "counts": statement.excluded.counts, "as_of": statement.excluded.as_of}), chunk)
 
 
+async def snapshot_regions(session: AsyncSession) -> set[tuple[int, str]]:
+    """Every (fiscal_year, region_code) whose indicators were ever published."""
+    return {(r.fiscal_year, r.region_code) for r in
+            await session.execute(select(snapshots.c.fiscal_year, snapshots.c.region_code).distinct())}
+
+
 async def snapshot_history(session: AsyncSession, region_code: str, fiscal_year: int) -> list[dict[str, Any]]:
     rows = await session.execute(
         select(snapshots.c.day, snapshots.c.score, snapshots.c["values"])

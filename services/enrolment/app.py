@@ -14,7 +14,7 @@ from shared.topics import DECISIONS
 from services.enrolment.api import document_request_bodies, router
 from services.enrolment.consumers import decisions_handler
 from services.enrolment.domain import IntakeRules
-from services.enrolment.models import outbox, outbox_lease
+from services.enrolment.models import outbox, outbox_lease, outbox_marks
 from services.enrolment.repository import Registrations
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -23,7 +23,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     runtime = Runtime("enrolment", settings, MIGRATIONS)
-    relay = OutboxRelay(runtime.database, outbox, outbox_lease, runtime.producer, "enrolment")
+    relay = OutboxRelay(runtime.database, outbox, outbox_lease, outbox_marks, runtime.producer, "enrolment")
     runtime.add_worker(relay)
     runtime.consume([DECISIONS.name], decisions_handler(runtime.database, runtime.clock))
     api = router(Registrations(runtime.database), IntakeRules.from_settings(settings), runtime.clock, relay.notify)

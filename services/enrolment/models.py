@@ -16,7 +16,7 @@ class EnrolmentBase(Base):
 
 
 inbox = inbox_table(EnrolmentBase.metadata)
-outbox, outbox_lease = outbox_tables(EnrolmentBase.metadata)
+outbox, outbox_lease, outbox_marks = outbox_tables(EnrolmentBase.metadata)
 
 registrations = Table(
     "registrations", EnrolmentBase.metadata,

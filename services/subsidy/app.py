@@ -13,14 +13,14 @@ from shared.topics import WORKERS
 
 from services.subsidy.api import routes
 from services.subsidy.consumers import WorkerEventHandler
-from services.subsidy.models import outbox, outbox_lease
+from services.subsidy.models import outbox, outbox_lease, outbox_marks
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = Runtime("subsidy", settings or get_settings(), MIGRATIONS)
-    relay = OutboxRelay(runtime.database, outbox, outbox_lease, runtime.producer, "subsidy")
+    relay = OutboxRelay(runtime.database, outbox, outbox_lease, outbox_marks, runtime.producer, "subsidy")
     runtime.add_worker(relay)
     runtime.consume([WORKERS.name], WorkerEventHandler(runtime.database, runtime.clock, relay.notify),
                     max_records=runtime.settings.subsidy_batch_size)

@@ -22,7 +22,7 @@ metadata = SubsidyBase.metadata
 Id = BigInteger().with_variant(Integer, "sqlite")
 
 inbox = inbox_table(metadata)
-outbox, outbox_lease = outbox_tables(metadata)
+outbox, outbox_lease, outbox_marks = outbox_tables(metadata)
 
 # One row per component of a programme's premium and the period it is in force (valid_to inclusive, None: open).
 rates = Table(

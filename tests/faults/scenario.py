@@ -133,6 +133,9 @@ class Scenario:
                  f"ended {len(counts.ended)}; failed attempts {dict(counts.failures) or 'none'}, "
                  f"left unanswered {len(counts.unanswered)}")
         report = await wait_quiet(stack, counts.accepted, QUIET_TIMEOUT)
+        if stack.history_lost and report.holds:
+            self.say(f"the history put back on the topics for the checks below: {await stack.put_history_back()}")
+            report = await wait_quiet(stack, counts.accepted, QUIET_TIMEOUT)
         mine = await decisions_in_database(stack.databases["subsidy"], counts.accepted)
         on_topic, repeated = await decisions_on_topic(stack)
         in_database = await decisions_in_database(stack.databases["subsidy"])

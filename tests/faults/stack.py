@@ -39,6 +39,8 @@ class RunningStack:
     databases: dict[str, Database] = field(default_factory=dict)
     # Poison the suite put on the topics since the broker last lost its log: (topic, value).
     injected_poison: list[tuple[str, bytes]] = field(default_factory=list)
+    # The broker lost its log: the topics hold only what the services sent again, not the whole history.
+    history_lost: bool = False
     regions_used: int = 0
 
     @classmethod
@@ -168,6 +170,19 @@ class RunningStack:
 
         tables = {"enrolment": enrolment_outbox, "subsidy": subsidy_outbox}
         return await backlog(self.databases[service], tables[service])
+
+    async def put_history_back(self) -> str:
+        """What an operator runs to have the whole history on the topics again (for `award rebuild`): republish
+        everything stored since the stack started, and wait until both outboxes have sent it."""
+        said = [await self.command(service, "republish", "--since", self.started_at.isoformat())
+                for service in ("enrolment", "subsidy")]
+        for service in ("enrolment", "subsidy"):
+            for _ in range(600):
+                if await self.outbox_backlog(service) == 0:
+                    break
+                await asyncio.sleep(0.2)
+        self.history_lost = False
+        return "; ".join(said)
 
     async def undecided(self) -> int:
         """Registrations enrolment holds that subsidy has not decided yet: the business view of consumer lag."""
