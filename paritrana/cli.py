@@ -95,7 +95,8 @@ def keys() -> None:
 @click.option("--region", "regions", multiple=True, required=True,
               help="PP (a province), PP.KK (a regency/city) or * (national). Repeat for several.")
 @click.option("--rate-limit", type=float, default=None,
-              help="Requests per second for this key (default: PARITRANA_RATE_LIMIT_PER_SECOND).")
+              help="Requests per second for this key, with a burst of two seconds of it "
+                   "(default: PARITRANA_RATE_LIMIT_PER_SECOND and _BURST).")
 def keys_create(name: str, kind: str, scopes: tuple[str, ...], regions: tuple[str, ...],
                 rate_limit: float | None) -> None:
     """Issue a key. Its secret is printed once and never stored."""

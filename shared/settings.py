@@ -58,7 +58,8 @@ class Settings(BaseSettings):
     # Pseudonymous worker_ref = HMAC-SHA256(NIK) with this key. Rotating it changes every worker_ref.
     worker_ref_key: str = PLACEHOLDER_SECRET
 
-    # Per API key, per service replica: sustained requests per second and burst. A key may carry its own rate.
+    # Per API key, per service replica: sustained requests per second and burst. A key may carry its own rate, and
+    # then gets a burst sized to it (shared/access/rate_limit.py) instead of this one.
     rate_limit_per_second: float = 100.0
     rate_limit_burst: int = 200
 

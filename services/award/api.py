@@ -158,9 +158,10 @@ def routes(runtime: Runtime, config: IndicatorConfig, publisher: IndicatorsPubli
         async def events():  # noqa: ANN202
             async with feed.subscribe(province) as subscription:
                 fiscal_year = year_or_now(None)
-                board = await current_board(fiscal_year, province)
-                regions = [region_json(r) for r in board.regions.values()
-                           if province is None or r.level != "national"]
+                async with runtime.database.reading() as session:
+                    board = await repository.board_in_scope(session, config, fiscal_year, runtime.clock.today(),
+                                                            province)
+                regions = [region_json(r) for r in board.regions.values()]
                 yield {"event": "snapshot", "id": f"snapshot-{runtime.clock.now().timestamp():.3f}",
                        "data": json.dumps({"fiscal_year": fiscal_year, "as_of": board.as_of.isoformat(),
                                            "province": province, "resumed_after": resumed_after,

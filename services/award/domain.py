@@ -402,9 +402,9 @@ def build_board(facts: Mapping[str, RegionFacts], fiscal_year: int, today: date,
     """Indicators for every regency with facts, every province with facts of its own or in a regency, and the
     nation. ``facts`` is keyed by region code as stored: regency PP.KK, a province's own PP, the nation's ID.
 
-    ``only`` limits the regions whose indicators are computed: the publisher's due regions, as computing every
-    region each second took about a fifth of the award service's samples in a field-kit run. Roll-ups still sum
-    every part."""
+    ``only`` limits the regions whose indicators are computed: the publisher's due regions (or a province stream's),
+    as computing every region each second took about a fifth of the award service's samples in a field-kit run.
+    Roll-ups still sum every part."""
     def wanted(code: str) -> bool:
         return only is None or code in only
 

@@ -318,3 +318,13 @@ async def board(session: AsyncSession, config: IndicatorConfig, fiscal_year: int
         # A province rolls up its regencies and a regency is its own: their provinces' facts are all they need.
         within = {code[:2] for code in only}
     return build_board(await load_facts(session, fiscal_year, windows, within), fiscal_year, today, config, only)
+
+
+async def board_in_scope(session: AsyncSession, config: IndicatorConfig, fiscal_year: int, today: date,
+                         province: str | None) -> Board:
+    """The regions a stream's snapshot holds: every region, or a province, its regencies and the nation, which
+    ``?province=`` keeps. The nation adds up every province, so every province's facts are read either way; only
+    the regions held are computed."""
+    facts = await load_facts(session, fiscal_year, Windows.at(as_of_day(fiscal_year, today)))
+    held = None if province is None else {code for code in facts if code[:2] == province} | {province, NATIONAL_CODE}
+    return build_board(facts, fiscal_year, today, config, held)

@@ -18,14 +18,15 @@ from shared.access import AccessStore
 from shared.events import parse_event
 from shared.topics import INDICATORS
 from tests.award.factory import Worker, allocation, at, envelope, publish
-from tests.support import eventually, serving
+from tests.support import caught_up, eventually, serving
 
 # The session broker is shared by both backends' runs of a test, so each backend keeps to regions of its own.
 AREAS = {
     "sqlite": {"kota": "36.73", "kota_name": "Kota Serang", "province": "32", "ranked": ("32.01", "32.02", "32.03"),
-               "live": "33.74", "live_name": "Kota Semarang"},
+               "live": "33.74", "live_name": "Kota Semarang", "scoped": ("51.71", "52.71")},
     "postgresql": {"kota": "36.74", "kota_name": "Kota Tangerang Selatan", "province": "35",
-                   "ranked": ("35.01", "35.02", "35.03"), "live": "34.71", "live_name": "Kota Yogyakarta"},
+                   "ranked": ("35.01", "35.02", "35.03"), "live": "34.71", "live_name": "Kota Yogyakarta",
+               "scoped": ("61.71", "63.71")},
 }
 
 
@@ -170,6 +171,30 @@ async def test_rankings_order_ties_deterministically(broker, backend, award_sett
         assert (await client.get("/v1/rankings", params={"level": "province", "province": province})).status_code == 422
 
 
+async def test_a_province_stream_opens_with_the_nation_as_the_filter_keeps_it(broker, backend, award_settings,
+                                                                               producer_for):
+    here, elsewhere = AREAS[backend]["scoped"]
+    province = here[:2]
+    settings = await award_settings(broker)
+    producer = await producer_for(settings)
+    await publish(producer, [envelope(Worker(here).granted(at(3))),
+                             *(envelope(Worker(elsewhere).granted(at(4))) for _ in range(2))])
+    async with serving(create_app, settings) as award, award.client() as client:
+        await eventually(lambda: caught_up(award.runtime.consumers), timeout=30)
+        nation = (await client.get("/v1/indicators/ID", params={"year": 2025})).json()
+        async with client.stream("GET", "/v1/stream", params={"province": province}) as response:
+            event, _, snapshot = await SseReader(response).next()
+    assert event == "snapshot" and snapshot["province"] == province
+    regions = {r["region_code"]: r for r in snapshot["regions"]}
+    assert {province, here, "ID"} <= set(regions)
+    assert all(code == "ID" or code[:2] == province for code in regions)
+    # The nation of the whole country, as /v1/indicators/ID has it, not one made of the province's regions alone.
+    assert regions["ID"]["level"] == "national" and regions["ID"]["name"] == "Indonesia"
+    assert {k: regions["ID"][k] for k in ("counts", "values", "score")} == \
+        {k: nation[k] for k in ("counts", "values", "score")}
+    assert regions["ID"]["counts"]["active"] >= regions[province]["counts"]["active"] + 2
+
+
 async def test_a_grant_reaches_the_stream_within_a_second_and_the_compacted_topic(broker, backend, award_settings,
                                                                                  producer_for):
     live = AREAS[backend]["live"]
@@ -185,7 +210,7 @@ async def test_a_grant_reaches_the_stream_within_a_second_and_the_compacted_topi
             reader = SseReader(response)
             event, _, snapshot = await reader.next()
             assert event == "snapshot" and snapshot["province"] == province
-            assert {r["region_code"] for r in snapshot["regions"]} <= {province, live}
+            assert {r["region_code"] for r in snapshot["regions"]} <= {province, live, "ID"}
 
             async def first_member_counted() -> bool:
                 body = (await client.get(f"/v1/indicators/{live}", params={"year": 2025})).json()

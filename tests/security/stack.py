@@ -72,9 +72,7 @@ async def running_stack(broker: EmbeddedBroker, backend: str, tmp: Path, service
         enrolment_database_url=await url("enrolment"), subsidy_database_url=await url("subsidy"),
         award_database_url=await url("award"), access_database_url=await url("access"),
         worker_ref_key="test-worker-ref-key", log_json=False, kafka_session_timeout_ms=2000,
-        kafka_client_prefix=f"sec{uuid.uuid4().hex[:8]}", clock_start=CLOCK_START,
-        # A small burst, so the rate-limit tests reach it quickly; the keys above carry rates of their own.
-        **{"rate_limit_burst": 20, **overrides},
+        kafka_client_prefix=f"sec{uuid.uuid4().hex[:8]}", clock_start=CLOCK_START, **overrides,
     )
     await ensure_topics(settings)
     try:
