@@ -10,6 +10,13 @@ from tests.subsidy.workers import MONTHLY, api_key, decided, ended, lines, publi
 
 RELAXED = 100 + 68  # PP 49/2020: JKK and JKM at 1% from August 2020 to January 2021
 
+BILLED = ("members", "amount_rupiah", "adjustment_members", "adjustment_rupiah", "amount_due_rupiah")
+
+
+def billed(line: dict) -> tuple[int, ...]:
+    """What a ledger month and an invoice line must agree on."""
+    return tuple(line[k] for k in BILLED)
+
 
 async def test_coverage_across_a_rate_change_is_priced_month_by_month(isolated_broker, make_settings):
     settings = await make_settings(isolated_broker)
@@ -110,8 +117,56 @@ async def test_a_late_end_after_the_close_becomes_an_adjustment_in_the_next_open
     assert (line["members"], line["amount_rupiah"]) == (2, 2 * MONTHLY)
     assert (line["adjustment_members"], line["adjustment_rupiah"]) == (-1, -MONTHLY)
     assert line["amount_due_rupiah"] == MONTHLY and line["amount_due"] == "Rp16.800"
-    march_row = ledger["months"][2]
-    assert (march_row["members"], march_row["closed"]) == (2, True)  # the coverage itself is corrected
+    # The ledger shows March as invoiced and the late end once, as April's adjustment.
+    march_row, april_row = ledger["months"][2], ledger["months"][3]
+    assert march_row["closed"] is True and billed(march_row) == billed(march["invoices"][0])
+    assert april_row["closed"] is False and billed(april_row) == billed(line)
+    assert ledger["member_months"] == 3 + 3 + 3 + (2 - 1) + 2 * 8 == 2 * 12 + 2
+    assert ledger["total_rupiah"] == 26 * MONTHLY
     assert [(a["covered_month"], a["billed_month"], a["amount_rupiah"]) for a in ledger["adjustments"]] == [
         ("2024-03", "2024-04", -MONTHLY)]
     assert closed_april["invoices"][0]["amount_due_rupiah"] == MONTHLY
+
+
+async def test_a_late_registration_after_the_close_is_billed_once_as_on_the_invoices(isolated_broker,
+                                                                                       make_settings):
+    settings = await make_settings(isolated_broker)
+    admin = await api_key(settings, ["admin"], ["*"])
+    first, late = registered("36.72", start=11, months=2), registered("36.72", start=11, months=2)  # Nov..Dec
+    async with serving(create_app, settings) as server:
+        server.runtime.clock.set(datetime(2024, 12, 2, 9, tzinfo=FISCAL_TZ))
+        async with server.client(admin) as http:
+            assert (await http.put("/v1/budgets/36.72/2024/lines", json=lines(10_000_000))).status_code == 200
+            await publish(settings, [first])
+            await eventually(lambda: decided(server.runtime.database, 1))
+            november = (await http.post("/v1/billing/2024/11/close")).json()
+
+            # A registration covering November arrives after November was invoiced.
+            await publish(settings, [late])
+            await eventually(lambda: decided(server.runtime.database, 2))
+            ledger = (await http.get("/v1/ledger/36.72/2024")).json()
+            invoices = {m: (await http.get(f"/v1/invoices/2024/{m}")).json() for m in range(1, 13)}
+            again = (await http.post("/v1/billing/2024/11/close")).json()
+            december = (await http.post("/v1/billing/2024/12/close")).json()
+            after = (await http.get("/v1/ledger/36.72/2024")).json()
+
+    [frozen] = november["invoices"]
+    assert (frozen["members"], frozen["amount_due_rupiah"]) == (1, MONTHLY)
+    assert invoices[11]["invoices"] == november["invoices"]
+    nov, dec = ledger["months"][10], ledger["months"][11]
+    assert nov["closed"] is True and billed(nov) == billed(frozen) == (1, MONTHLY, 0, 0, MONTHLY)
+    [open_december] = invoices[12]["invoices"]
+    assert dec["closed"] is False and billed(dec) == billed(open_december) == (2, 2 * MONTHLY, 1, MONTHLY,
+                                                                               3 * MONTHLY)
+    assert [(a["covered_month"], a["billed_month"], a["amount_rupiah"]) for a in ledger["adjustments"]] == [
+        ("2024-11", "2024-12", MONTHLY)]
+    assert ledger["total_rupiah"] == sum(i["total_due_rupiah"] for i in invoices.values()) == 4 * MONTHLY == 67_200
+    assert ledger["member_months"] == 4 and ledger["total"] == "Rp67.200"
+
+    # Closing November again changes nothing; closing December freezes what the ledger showed.
+    assert again["closed_now"] is False and again["invoices"] == november["invoices"]
+    [frozen_december] = december["invoices"]
+    assert billed(frozen_december) == billed(dec)
+    assert after["months"][11]["closed"] is True
+    assert [billed(m) for m in after["months"]] == [billed(m) for m in ledger["months"]]
+    assert after["total_rupiah"] == 67_200
