@@ -2,6 +2,8 @@
 
 - every accepted registration has exactly one funding decision, and enrolment's status agrees with it;
 - no budget's committed amount differs from the sum of its granted costs less releases, or exceeds its allocation;
+- for every funding region and year, the ledger's total equals its invoices' (frozen for closed months, as they
+  stand for open ones; adjustments included), and both equal its member-months priced at the rates in force;
 - the award aggregates equal a recount from the enrolment and subsidy databases;
 - both outboxes have drained;
 - given the registration ids a client was answered 2xx for (`accepted`), each one is stored and decided.
@@ -21,6 +23,8 @@ from sqlalchemy import func, select
 from services.award import models as award_models
 from services.enrolment import models as enrolment_models
 from services.subsidy import models as subsidy_models
+from services.subsidy import repository as subsidy_repository
+from services.subsidy.domain import LAST_MONTH, RateBook
 from shared.database import Database
 from shared.settings import Settings
 
@@ -38,6 +42,7 @@ class InvariantReport:
     status_mismatches: list[str] = field(default_factory=list)
     budget_mismatches: list[str] = field(default_factory=list)
     overspent: list[str] = field(default_factory=list)
+    ledger_mismatches: list[str] = field(default_factory=list)
     award_differences: list[str] = field(default_factory=list)
     outbox_backlog: dict[str, int] = field(default_factory=dict)
     accepted: int = 0
@@ -57,7 +62,7 @@ class InvariantReport:
     def holds(self) -> bool:
         return not (self.undecided or self.not_stored or self.accepted_undecided
                     or self.decisions_without_registration or self.status_mismatches
-                    or self.budget_mismatches or self.overspent or self.award_differences
+                    or self.budget_mismatches or self.overspent or self.ledger_mismatches or self.award_differences
                     or any(self.outbox_backlog.values()))
 
     def lines(self) -> list[str]:
@@ -65,7 +70,8 @@ class InvariantReport:
                f"(granted {self.granted}, denied {self.denied}), lost {self.lost}, "
                f"double-counted {self.double_counted}, outbox backlog {self.outbox_backlog}"]
         for name in ("undecided", "not_stored", "accepted_undecided", "decisions_without_registration",
-                     "status_mismatches", "budget_mismatches", "overspent", "award_differences"):
+                     "status_mismatches", "budget_mismatches", "overspent", "ledger_mismatches",
+                     "award_differences"):
             problems = getattr(self, name)
             if problems:
                 out.append(f"{name.replace('_', ' ')} ({len(problems)}): " + "; ".join(problems[:10]))
@@ -97,8 +103,10 @@ async def check_databases(enrolment: Database, subsidy: Database, award: Databas
     async with subsidy.reading() as session:
         decided = {r.registration_id: r for r in (await session.execute(
             select(s_reg.c.registration_id, s_reg.c.status, s_reg.c.budget_id, s_reg.c.granted_rupiah,
-                   s_reg.c.released_rupiah))).all()}
+                   s_reg.c.released_rupiah, s_reg.c.funding_region_code, s_reg.c.fiscal_year, s_reg.c.programme,
+                   s_reg.c.start_month, s_reg.c.last_month))).all()}
         budgets = (await session.execute(select(subsidy_models.budgets))).all()
+        report.ledger_mismatches = await _ledger_mismatches(session, decided.values())
         report.outbox_backlog["subsidy"] = await _unsent(session, subsidy_models.outbox)
     async with award.reading() as session:
         tallies = {(r.fiscal_year, r.region_code, r.name): r.value for r in (await session.execute(
@@ -152,3 +160,49 @@ async def check_databases(enrolment: Database, subsidy: Database, award: Databas
 
 async def _unsent(session, outbox) -> int:  # noqa: ANN001
     return (await session.execute(select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None)))).scalar_one()
+
+
+async def _ledger_mismatches(session, decided: Iterable) -> list[str]:  # noqa: ANN001
+    """Per funding region and billing year: the ledger as GET /v1/ledger shows it, the invoices as GET /v1/invoices
+    shows them, and the member-months the granted registrations still cover, each priced at the rate in force.
+
+    A late change to a closed month is billed in the next open month, which is next year's January for a change
+    to a closed December: such an adjustment counts in the year that bills it, as in the ledger and invoices."""
+    adjustments = subsidy_models.adjustments
+    book = RateBook(await subsidy_repository.load_rates(session))
+    owed: Counter[tuple[str, int]] = Counter()
+    member_months: Counter[tuple[str, int]] = Counter()
+    for d in decided:
+        if d.status == "granted":
+            schedule = book.schedule(d.programme, d.fiscal_year, range(d.start_month, d.last_month + 1))
+            owed[(d.funding_region_code, d.fiscal_year)] += sum(amount for _, amount in schedule)
+            member_months[(d.funding_region_code, d.fiscal_year)] += len(schedule)
+    for region, covered, billed, members, amount in (await session.execute(
+        select(adjustments.c.region_code, adjustments.c.covered_year, adjustments.c.billed_year,
+               func.sum(adjustments.c.members), func.sum(adjustments.c.amount_rupiah))
+        .where(adjustments.c.billed_year != adjustments.c.covered_year)
+        .group_by(adjustments.c.region_code, adjustments.c.covered_year, adjustments.c.billed_year)
+    )).all():
+        members, amount = int(members), int(amount)  # PostgreSQL sums BIGINT as NUMERIC
+        owed[(region, covered)] -= amount
+        owed[(region, billed)] += amount
+        member_months[(region, covered)] -= members
+        member_months[(region, billed)] += members
+
+    ledger: Counter[tuple[str, int]] = Counter()
+    invoiced: Counter[tuple[str, int]] = Counter()
+    years = set((await session.scalars(select(subsidy_models.ledger_months.c.fiscal_year).distinct())).all())
+    for year in sorted(years | {year for _, year in owed}):
+        for region, months in (await subsidy_repository.billed_ledger(session, year)).items():
+            ledger[(region, year)] += sum(m.amount_rupiah + m.adjustment_rupiah for m in months.values())
+        for month in range(1, LAST_MONTH + 1):
+            _, lines = await subsidy_repository.invoice_lines(session, year, month)
+            for line in lines:
+                invoiced[(line.region_code, year)] += line.amount_rupiah + line.adjustment_rupiah
+    mismatches = []
+    for region, year in sorted(set(ledger) | set(invoiced) | set(owed)):
+        key = (region, year)
+        if not ledger[key] == invoiced[key] == owed[key]:
+            mismatches.append(f"{region}/{year}: ledger {ledger[key]}, invoices {invoiced[key]}, "
+                              f"{member_months[key]} member-months at the rates in force {owed[key]}")
+    return mismatches

@@ -206,7 +206,7 @@ def routes(runtime: Runtime, relay: OutboxRelay) -> APIRouter:
         forbid_outside(principal, region_code)
         _known_region(region_code)
         async with database.reading() as session:
-            months = (await repository.ledger_of(session, [region_code], year)).get(region_code, {})
+            months = (await repository.billed_ledger(session, year, [region_code])).get(region_code, {})
             closed = await repository.closed_in(session, year)
             carried = await repository.adjustments_billed_in(session, region_code, year)
         rows = []
@@ -218,11 +218,11 @@ def routes(runtime: Runtime, relay: OutboxRelay) -> APIRouter:
                          "adjustment_rupiah": adj_amount, "amount_due_rupiah": amount + adj_amount,
                          "closed": m in closed, "formatted": _formatted(amount=amount, adjustment=adj_amount,
                                                                         amount_due=amount + adj_amount)})
-        total = sum(r["amount_rupiah"] for r in rows)
+        total = sum(r["amount_due_rupiah"] for r in rows)
         return {
             "region_code": region_code, "region_name": _region_name(region_code), "fiscal_year": year,
             "months": rows,
-            "member_months": sum(r["members"] for r in rows),
+            "member_months": sum(r["members"] + r["adjustment_members"] for r in rows),
             "total_rupiah": total, "total": format_rupiah(total),
             "adjustments": [
                 {"registration_id": a.registration_id, "covered_month": f"{a.covered_year}-{a.covered_month:02d}",
@@ -233,9 +233,8 @@ def routes(runtime: Runtime, relay: OutboxRelay) -> APIRouter:
         }
 
     async def invoice_document(session: Any, year: int, month: int, principal: Principal) -> dict[str, Any]:
-        state = await repository.billing_month(session, year, month)
+        state, rows = await repository.invoice_lines(session, year, month)
         closed = state is not None and state.closed_at is not None
-        rows = await (repository.invoices_of if closed else repository.open_month_lines)(session, year, month)
         invoices = [
             {"region_code": r.region_code, "region_name": _region_name(r.region_code), "members": r.members,
              "amount_rupiah": r.amount_rupiah, "adjustment_members": r.adjustment_members,

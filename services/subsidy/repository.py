@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -297,6 +297,31 @@ async def ledger_of(session: AsyncSession, region_codes: list[str], fiscal_year:
     return out
 
 
+async def billed_ledger(session: AsyncSession, fiscal_year: int, region_codes: list[str] | None = None
+                        ) -> dict[str, dict[int, Any]]:
+    """Each region's months as billed (all regions without region_codes): a closed month as its frozen invoice, an
+    open one as the ledger stands. A late change to a closed month corrects that month's coverage in
+    ledger_months, but it is billed once, as the adjustment an open month carries, so it is not shown here twice.
+
+    One statement, so a close between reading the months' state and their rows cannot mix the two."""
+    columns = ("region_code", "month", "members", "amount_rupiah", "adjustment_members", "adjustment_rupiah")
+    still_open = (
+        select(*(ledger_months.c[c] for c in columns))
+        .select_from(ledger_months.outerjoin(billing_months, and_(
+            billing_months.c.fiscal_year == ledger_months.c.fiscal_year,
+            billing_months.c.month == ledger_months.c.month)))
+        .where(ledger_months.c.fiscal_year == fiscal_year, billing_months.c.closed_at.is_(None))
+    )
+    frozen = select(*(invoices.c[c] for c in columns)).where(invoices.c.fiscal_year == fiscal_year)
+    if region_codes is not None:
+        still_open = still_open.where(ledger_months.c.region_code.in_(region_codes))
+        frozen = frozen.where(invoices.c.region_code.in_(region_codes))
+    out: dict[str, dict[int, Any]] = defaultdict(dict)
+    for r in (await session.execute(union_all(still_open, frozen))).all():
+        out[r.region_code][r.month] = r
+    return out
+
+
 async def whole_ledger(session: AsyncSession) -> list[tuple[str, int, int, int, int]]:
     """Every (region, year, month, members, rupiah) with coverage: what a replay must reproduce."""
     return [tuple(r) for r in (await session.execute(
@@ -343,6 +368,13 @@ async def close_month(session: AsyncSession, fiscal_year: int, month: int, now: 
     if frozen:
         await session.execute(insert(invoices), frozen)
     return True
+
+
+async def invoice_lines(session: AsyncSession, fiscal_year: int, month: int) -> tuple[Any, list[Any]]:
+    """A month's billing row and its invoices: frozen if it is closed, what they would be if it closed now."""
+    state = await billing_month(session, fiscal_year, month)
+    closed = state is not None and state.closed_at is not None
+    return state, await (invoices_of if closed else open_month_lines)(session, fiscal_year, month)
 
 
 async def invoices_of(session: AsyncSession, fiscal_year: int, month: int) -> list[Any]:

@@ -2,13 +2,28 @@
 
 from datetime import datetime
 
+from sqlalchemy import update
+
+from paritrana.invariants import check
+from services.award.app import MIGRATIONS as AWARD_MIGRATIONS
+from services.enrolment.app import MIGRATIONS as ENROLMENT_MIGRATIONS
 from shared.clock import FISCAL_TZ
+from shared.database import Database
+from shared.settings import Settings
 from tests.support import eventually, serving
 
 from services.subsidy.app import create_app
+from services.subsidy.models import invoices
 from tests.subsidy.workers import MONTHLY, api_key, decided, ended, lines, publish, published, registered
 
 RELAXED = 100 + 68  # PP 49/2020: JKK and JKM at 1% from August 2020 to January 2021
+
+BILLED = ("members", "amount_rupiah", "adjustment_members", "adjustment_rupiah", "amount_due_rupiah")
+
+
+def billed(line: dict) -> tuple[int, ...]:
+    """What a ledger month and an invoice line must agree on."""
+    return tuple(line[k] for k in BILLED)
 
 
 async def test_coverage_across_a_rate_change_is_priced_month_by_month(isolated_broker, make_settings):
@@ -110,8 +125,110 @@ async def test_a_late_end_after_the_close_becomes_an_adjustment_in_the_next_open
     assert (line["members"], line["amount_rupiah"]) == (2, 2 * MONTHLY)
     assert (line["adjustment_members"], line["adjustment_rupiah"]) == (-1, -MONTHLY)
     assert line["amount_due_rupiah"] == MONTHLY and line["amount_due"] == "Rp16.800"
-    march_row = ledger["months"][2]
-    assert (march_row["members"], march_row["closed"]) == (2, True)  # the coverage itself is corrected
+    # The ledger shows March as invoiced and the late end once, as April's adjustment.
+    march_row, april_row = ledger["months"][2], ledger["months"][3]
+    assert march_row["closed"] is True and billed(march_row) == billed(march["invoices"][0])
+    assert april_row["closed"] is False and billed(april_row) == billed(line)
+    assert ledger["member_months"] == 3 + 3 + 3 + (2 - 1) + 2 * 8 == 2 * 12 + 2
+    assert ledger["total_rupiah"] == 26 * MONTHLY
     assert [(a["covered_month"], a["billed_month"], a["amount_rupiah"]) for a in ledger["adjustments"]] == [
         ("2024-03", "2024-04", -MONTHLY)]
     assert closed_april["invoices"][0]["amount_due_rupiah"] == MONTHLY
+
+
+async def test_a_late_registration_after_the_close_is_billed_once_as_on_the_invoices(isolated_broker,
+                                                                                       make_settings):
+    settings = await make_settings(isolated_broker)
+    admin = await api_key(settings, ["admin"], ["*"])
+    first, late = registered("36.72", start=11, months=2), registered("36.72", start=11, months=2)  # Nov..Dec
+    async with serving(create_app, settings) as server:
+        server.runtime.clock.set(datetime(2024, 12, 2, 9, tzinfo=FISCAL_TZ))
+        async with server.client(admin) as http:
+            assert (await http.put("/v1/budgets/36.72/2024/lines", json=lines(10_000_000))).status_code == 200
+            await publish(settings, [first])
+            await eventually(lambda: decided(server.runtime.database, 1))
+            november = (await http.post("/v1/billing/2024/11/close")).json()
+
+            # A registration covering November arrives after November was invoiced.
+            await publish(settings, [late])
+            await eventually(lambda: decided(server.runtime.database, 2))
+            ledger = (await http.get("/v1/ledger/36.72/2024")).json()
+            invoices = {m: (await http.get(f"/v1/invoices/2024/{m}")).json() for m in range(1, 13)}
+            again = (await http.post("/v1/billing/2024/11/close")).json()
+            december = (await http.post("/v1/billing/2024/12/close")).json()
+            after = (await http.get("/v1/ledger/36.72/2024")).json()
+
+    [frozen] = november["invoices"]
+    assert (frozen["members"], frozen["amount_due_rupiah"]) == (1, MONTHLY)
+    assert invoices[11]["invoices"] == november["invoices"]
+    nov, dec = ledger["months"][10], ledger["months"][11]
+    assert nov["closed"] is True and billed(nov) == billed(frozen) == (1, MONTHLY, 0, 0, MONTHLY)
+    [open_december] = invoices[12]["invoices"]
+    assert dec["closed"] is False and billed(dec) == billed(open_december) == (2, 2 * MONTHLY, 1, MONTHLY,
+                                                                               3 * MONTHLY)
+    assert [(a["covered_month"], a["billed_month"], a["amount_rupiah"]) for a in ledger["adjustments"]] == [
+        ("2024-11", "2024-12", MONTHLY)]
+    assert ledger["total_rupiah"] == sum(i["total_due_rupiah"] for i in invoices.values()) == 4 * MONTHLY == 67_200
+    assert ledger["member_months"] == 4 and ledger["total"] == "Rp67.200"
+
+    # Closing November again changes nothing; closing December freezes what the ledger showed.
+    assert again["closed_now"] is False and again["invoices"] == november["invoices"]
+    [frozen_december] = december["invoices"]
+    assert billed(frozen_december) == billed(dec)
+    assert after["months"][11]["closed"] is True
+    assert [billed(m) for m in after["months"]] == [billed(m) for m in ledger["months"]]
+    assert after["total_rupiah"] == 67_200
+
+
+async def _migrate_the_other_services(settings: Settings) -> None:
+    """`paritrana check` reads enrolment's and award's databases too: here they are empty."""
+    for name, migrations in (("enrolment", ENROLMENT_MIGRATIONS), ("award", AWARD_MIGRATIONS)):
+        database = Database(settings.database_url(name), migrations=migrations, version_table=f"alembic_version_{name}")
+        try:
+            await database.migrate()
+        finally:
+            await database.dispose()
+
+
+async def test_paritrana_check_holds_across_the_year_end_and_finds_an_invoice_that_disagrees(isolated_broker,
+                                                                                            make_settings):
+    settings = await make_settings(isolated_broker)
+    await _migrate_the_other_services(settings)
+    admin = await api_key(settings, ["admin"], ["*"])
+    stays, leaves = registered("36.72", start=11, months=2), registered("36.72", start=11, months=2)  # Nov..Dec
+    async with serving(create_app, settings) as server:
+        server.runtime.clock.set(datetime(2024, 12, 2, 9, tzinfo=FISCAL_TZ))
+        async with server.client(admin) as http:
+            assert (await http.put("/v1/budgets/36.72/2024/lines", json=lines(10_000_000))).status_code == 200
+            await publish(settings, [stays, leaves])
+            await eventually(lambda: decided(server.runtime.database, 2))
+            for month in (11, 12):
+                assert (await http.post(f"/v1/billing/2024/{month}/close")).json()["closed_now"] is True
+
+            # News arrives that one of them left at the end of October: both months it covered were invoiced.
+            await publish(settings, [ended(leaves, 10)])
+            await eventually(lambda: _released(settings, server.runtime.database, 1), timeout=30)
+            this_year = (await http.get("/v1/ledger/36.72/2024")).json()
+            next_year = (await http.get("/v1/ledger/36.72/2025")).json()
+            january = (await http.get("/v1/invoices/2025/1")).json()
+
+    assert this_year["total_rupiah"] == 4 * MONTHLY and this_year["member_months"] == 4  # as invoiced
+    [line] = january["invoices"]
+    assert billed(next_year["months"][0]) == billed(line) == (0, 0, -2, -2 * MONTHLY, -2 * MONTHLY)
+    assert next_year["total_rupiah"] == -2 * MONTHLY and next_year["member_months"] == -2
+    assert (await check(settings)).ledger_mismatches == []
+
+    # A frozen invoice that says more than was covered: the ledger shows it as invoiced, member-months do not.
+    subsidy = Database(settings.database_url("subsidy"))
+    try:
+        async with subsidy.transaction() as session:
+            await session.execute(update(invoices).where(invoices.c.fiscal_year == 2024, invoices.c.month == 11)
+                                  .values(amount_rupiah=invoices.c.amount_rupiah + MONTHLY,
+                                          amount_due_rupiah=invoices.c.amount_due_rupiah + MONTHLY))
+    finally:
+        await subsidy.dispose()
+    report = await check(settings)
+    assert report.ledger_mismatches == [
+        "36.72/2024: ledger 84000, invoices 84000, 4 member-months at the rates in force 67200"]
+    assert not report.holds and report.lines()[-1] == "INVARIANTS BROKEN"
+    assert "ledger mismatches (1): " + report.ledger_mismatches[0] in report.lines()
