@@ -97,7 +97,8 @@ def test_whitespace_case_and_nik_formatting_are_normalised_not_rejected() -> Non
     assert valid(plain | {"full_name": "Budi Sampe"}).fingerprint != a.fingerprint
     # Excel's text mark, from a cell that was already Text or a CSV written for Excel, is the same NIK.
     for quoted in ("'3672011203900001", " '3672 0112 0390 0001"):
-        assert (valid(plain | {"nik": quoted}).nik, valid(plain | {"nik": quoted}).fingerprint) == (a.nik, a.fingerprint)
+        quoted_registration = valid(plain | {"nik": quoted})
+        assert (quoted_registration.nik, quoted_registration.fingerprint) == (a.nik, a.fingerprint)
 
 
 def test_places_must_exist_and_nest() -> None:
