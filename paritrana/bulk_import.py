@@ -1,12 +1,13 @@
 """`paritrana import FILE`: registrations from a Disnaker office's CSV or XLSX list.
 
 Rows are read with the headers offices use (NIK, No. KTP, Nama, Nama Lengkap, No HP, Telepon, Kategori, Jenis
-Pekerjaan, Kecamatan, Kelurahan/Desa), validated locally with the server's own rules, and sent in batches.
+Pekerjaan, Kecamatan, Kelurahan/Desa), found below any title rows, validated locally with the server's own rules,
+and sent in batches.
 Each row's registration_id is derived from the file's content and the row number, so running an interrupted import
 again sends the same ids and the server answers "duplicate" instead of registering anyone twice.
 
-Bad rows go to an error report next to the input, in the same format: row, column, message in Bahasa Indonesia,
-and an English code.
+Bad rows go to an error report next to the input, in the same format: the sheet's own row number, column, message in
+Bahasa Indonesia, and an English code.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import IntEnum
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +38,10 @@ IMPORT_NAMESPACE = uuid.UUID("7b0e6a52-4f0c-4c1e-9a8e-2f4d3c1b0a99")
 FIELDS = ("nik", "full_name", "phone", "category", "category_description", "district", "village", "regency_code")
 
 _HEADER_ALIASES: dict[str, tuple[str, ...]] = {
-    "nik": ("nik", "no ktp", "nomor ktp", "no. ktp", "nomor induk kependudukan", "no nik"),
+    "nik": ("nik", "no ktp", "nomor ktp", "nik ktp", "nomor induk kependudukan", "no nik", "nomor nik"),
     "full_name": ("nama", "nama lengkap", "nama pekerja", "nama peserta", "name", "full name"),
-    "phone": ("no hp", "no. hp", "nomor hp", "hp", "telepon", "no telepon", "no. telepon", "nomor telepon",
-              "no hp/telepon", "no. hp/telepon", "phone", "whatsapp", "no wa"),
+    "phone": ("no hp", "nomor hp", "hp", "telepon", "no telepon", "nomor telepon", "no hp/telepon", "phone",
+              "whatsapp", "no wa"),
     "category": ("kategori", "jenis pekerjaan", "pekerjaan", "kategori pekerjaan", "category"),
     "category_description": ("keterangan", "keterangan pekerjaan", "uraian pekerjaan", "category description"),
     "district": ("kecamatan", "kode kecamatan", "district"),
@@ -47,8 +50,16 @@ _HEADER_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
+# The header is the first of the sheet's first rows that names a NIK column and one more known column; rows above it
+# (a title such as "DAFTAR KADER POSYANDU KEC. CIBEBER 2026", the office's name, blank rows) are not data.
+HEADER_SEARCH_ROWS = 20
+
+
 def _header_key(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z0-9/. ]+", " ", str(text).lower()).split()).strip(" .")
+    """One key for `No. KTP`, `NO KTP ` and `No KTP (16 digit)`, or `Kel/Desa` and `Kel / Desa`: case, punctuation
+    and remarks in brackets aside."""
+    text = re.sub(r"\([^)]*\)", " ", str(text).lower())
+    return re.sub(r" ?/ ?", "/", " ".join(re.sub(r"[^a-z0-9/]+", " ", text).split()))
 
 
 _BY_HEADER = {_header_key(alias): name for name, aliases in _HEADER_ALIASES.items() for alias in aliases}
@@ -69,9 +80,19 @@ def map_headers(headers: list[str], overrides: Mapping[str, str] | None = None) 
     return mapping
 
 
+def find_header(table: list[list[Any]],
+                overrides: Mapping[str, str] | None = None) -> tuple[int, dict[int, str]] | None:
+    """The header's index in the table and its column mapping, or None when no row among the first is a header."""
+    for index, cells in enumerate(table[:HEADER_SEARCH_ROWS]):
+        mapping = map_headers([_cell(c) for c in cells], overrides)
+        if "nik" in mapping.values() and len(mapping) >= 2:
+            return index, mapping
+    return None
+
+
 @dataclass
 class SourceRow:
-    number: int  # the row number a person sees in Excel (header is row 1)
+    number: int  # the row's number in the sheet, as Excel shows it
     values: dict[str, str]
     columns: dict[str, str] = field(default_factory=dict)  # field -> the header it came from
 
@@ -89,36 +110,67 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
-        value = int(value)  # Excel keeps long numbers as floats; a NIK must not become 3.672e+15
+        value = int(value)  # a phone or district code typed into a General cell reads as its digits, not 812345678.0
     return str(value).strip()
+
+
+def _nik_cell(value: Any) -> str:
+    """A number in the NIK column is passed on as Excel holds it, 3.67201450190000E+15, never as 16 digits: Excel
+    kept 15 significant digits, so the last one is gone, and the NIK rules refuse it (nik_as_number)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.14E}"
+    return _cell(value)
+
+
+def _csv_text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:  # Excel's plain "CSV" is in the Windows code page (1252 on Indonesian Windows)
+        return raw.decode("cp1252", errors="replace")
+
+
+def _csv_table(text: str, overrides: Mapping[str, str] | None) -> list[list[Any]]:
+    """The file split by the separator under which its header row appears: Excel in an Indonesian locale writes `;`,
+    in others `,`; a title row above the header may hold no separator at all."""
+    for delimiter in ";,\t":
+        if find_header(list(islice(csv.reader(io.StringIO(text), delimiter=delimiter), HEADER_SEARCH_ROWS)),
+                       overrides):
+            return list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    return list(csv.reader(io.StringIO(text)))
 
 
 def read_file(path: Path, overrides: Mapping[str, str] | None = None) -> SourceFile:
     raw = path.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
+    table: list[list[Any]]
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         from openpyxl import load_workbook
 
         sheet = load_workbook(io.BytesIO(raw), read_only=True, data_only=True).active
-        table = [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        # Rows come back from row 1, blank ones included, so a row's index + 1 is its number in the sheet.
+        table = [list(row) for row in sheet.iter_rows(values_only=True)]
         fmt = "xlsx"
     elif path.suffix.lower() in (".csv", ".txt"):
-        text = raw.decode("utf-8-sig", errors="replace")
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t") if text.strip() else csv.excel
-        table = [[c.strip() for c in row] for row in csv.reader(io.StringIO(text), dialect)]
+        table = _csv_table(_csv_text(raw), overrides)
         fmt = "csv"
     else:
         raise ValueError("the file must be .csv or .xlsx")
     if not table:
         raise ValueError("the file is empty")
-    headers = table[0]
-    mapping = map_headers(headers, overrides)
+    found = find_header(table, overrides)
+    if found is None:
+        raise ValueError(f"no header row in the first {HEADER_SEARCH_ROWS} rows: the header must name the NIK column "
+                         "(NIK, No. KTP, Nomor Induk Kependudukan) and at least one other known column (Nama, "
+                         "No HP, Kategori, Kecamatan, ...); map other headers with --map \"Header=field\"")
+    start, mapping = found
+    headers = [_cell(c) for c in table[start]]
     rows = []
-    for offset, cells in enumerate(table[1:], start=2):
-        if not any(cells):
-            continue
-        values = {name: cells[i] if i < len(cells) else "" for i, name in mapping.items()}
-        rows.append(SourceRow(offset, values, {name: headers[i] for i, name in mapping.items()}))
+    for number, cells in enumerate(table[start + 1:], start=start + 2):
+        values = {name: (_nik_cell if name == "nik" else _cell)(cells[i] if i < len(cells) else None)
+                  for i, name in mapping.items()}
+        if not any(values.values()):
+            continue  # blank, or only numbered ("No.") ahead of being filled in
+        rows.append(SourceRow(number, values, {name: headers[i] for i, name in mapping.items()}))
     return SourceFile(path, fmt, headers, rows, digest)
 
 
@@ -144,6 +196,8 @@ PESAN: dict[str, str] = {
     "extra_forbidden": "Kolom tidak dikenal.",
     "invalid_name": "Nama harus berisi huruf dan tidak boleh berisi angka.",
     "nik_format": "NIK harus 16 digit angka.",
+    "nik_as_number": "NIK tersimpan sebagai angka sehingga digit terakhirnya hilang. Ubah format kolom NIK menjadi "
+                     "Teks, lalu ketik ulang NIK-nya.",
     "nik_birth_date": "Tanggal lahir dalam NIK tidak valid.",
     "nik_unknown_district": "Enam digit pertama NIK bukan kode kecamatan yang dikenal.",
     "nik_serial": "Nomor urut NIK (digit 13-16) tidak boleh 0000.",
@@ -294,6 +348,22 @@ class ImportSummary:
     report: Path | None = None
     problems: list[RowProblem] = field(default_factory=list)
     sent_ids: list[str] = field(default_factory=list)
+
+
+class ExitStatus(IntEnum):
+    """What `paritrana import` exits with, so a script or a scheduled job can tell (README, Bulk import; --help).
+    1 (the import could not run) and 2 (wrong options) are click's own."""
+
+    IMPORTED = 0  # every row accepted or already registered; in a dry run, every row valid
+    SOME_ROWS_REFUSED = 3  # some rows invalid or in conflict: they are in the error report, the others went in
+    NOTHING_IMPORTED = 4  # no row accepted or already registered (or the sheet has no rows under its header)
+
+
+def exit_status(summary: ImportSummary) -> ExitStatus:
+    refused = summary.invalid + summary.conflicts
+    if refused >= summary.rows:
+        return ExitStatus.NOTHING_IMPORTED
+    return ExitStatus.SOME_ROWS_REFUSED if refused else ExitStatus.IMPORTED
 
 
 def first_run_time(source: SourceFile, now: datetime) -> datetime:

@@ -172,12 +172,23 @@ def contracts_export() -> None:
 @click.option("--batch-size", type=click.IntRange(1, 1000), default=500)
 def import_file(file: Path, region: str | None, category: str | None, months: int | None, start_month: str | None,
                 mappings: tuple[str, ...], dry_run: bool, url: str | None, key: str | None, batch_size: int) -> None:
-    """Register the workers listed in a CSV or XLSX file."""
+    """Register the workers listed in a CSV or XLSX file.
+
+    The header row may sit below title rows; bad rows go to FILE.errors.csv|xlsx with the sheet's row numbers.
+
+    \b
+    Exit status:
+      0  every row was accepted or was already registered (--dry-run: every row is valid)
+      1  the import could not run (unreadable file, no header row, no API key, service unreachable)
+      2  wrong options
+      3  some rows were invalid or in conflict (see the error report); the others were imported
+      4  nothing was imported: every row was invalid or in conflict, or there were no rows
+    """
     import logging
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from paritrana.bulk_import import ImportOptions, RateColumn, count_decisions, read_file, run_import
+    from paritrana.bulk_import import ImportOptions, RateColumn, count_decisions, exit_status, read_file, run_import
     from paritrana.client import Client
     from services.enrolment.domain import IntakeRules
     from shared.clock import Clock
@@ -219,6 +230,7 @@ def import_file(file: Path, region: str | None, category: str | None, months: in
         click.echo(f"funded {summary.funded}, denied {summary.denied}, awaiting a decision {summary.pending}")
     if summary.report:
         click.echo(f"error report: {summary.report}")
+    sys.exit(exit_status(summary))
 
 
 @main.command()

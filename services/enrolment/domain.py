@@ -41,7 +41,15 @@ NAME_MAX = 200
 DESCRIPTION_MAX = 200
 REFERENCE_MAX = 64
 
+# Spaces, dots and dashes group a NIK's digits; a leading apostrophe is Excel's mark for "keep this cell as text",
+# and reaches us when the cell was already Text or from a CSV written for Excel. None of them changes a digit.
 _NIK_SEPARATORS = re.compile(r"[\s.\-]")
+_NIK_TEXT_MARK = re.compile(r"^\s*'")
+# A NIK some program held as a number, as it writes one out: 3.67201E+15 or 3,67201450190001E+15 (with the decimal
+# mark of its locale), 367201450190001.0, 3.672.014.501.900.001. Excel keeps 15 significant digits of a number, so
+# the last digit is already lost, and stripping the dots from the last two would even leave 16 digits that are not
+# the person's.
+_NIK_AS_NUMBER = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$|^\d+[.,]0+$|^\d{1,3}(?:[.,]\d{3}){4,}$")
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _DISTRICT = re.compile(r"^\d{2}\.\d{2}\.\d{2}$")
 _VILLAGE = re.compile(r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$")
@@ -267,9 +275,15 @@ def _nik(raw: Mapping[str, Any], p: _Problems, today: date,
         # A JSON number cannot carry all 16 digits safely, so only strings are taken.
         p.add("nik", "type", "The NIK must be a string of 16 digits.")
         return None
-    digits = _NIK_SEPARATORS.sub("", value)
+    text = _NIK_TEXT_MARK.sub("", value).strip()
+    if _NIK_AS_NUMBER.match(text):
+        p.add("nik", "nik_as_number", "The NIK was held as a number, of which a spreadsheet keeps only 15 significant "
+                                      "digits: send its 16 digits as text.")
+        return None
+    digits = _NIK_SEPARATORS.sub("", text)
     if len(digits) != 16 or not (digits.isascii() and digits.isdigit()):
-        p.add("nik", "nik_format", "The NIK must be exactly 16 digits (spaces, dots and dashes are ignored).")
+        p.add("nik", "nik_format", "The NIK must be exactly 16 digits (spaces, dots, dashes and a leading apostrophe "
+                                   "are ignored).")
         return None
     info = parse_nik(digits, reference_date=today)
     problems = {issue.code for issue in info.errors}

@@ -63,6 +63,17 @@ def test_sex_and_birth_date_come_from_the_nik(birth_digits: str, sex: str, birth
     ("3672011103070001", "age_out_of_range"),  # seventeen: turns eighteen tomorrow
     ("3672011003590001", "age_out_of_range"),  # sixty-six today
     ("3672010312250001", "nik_birth_date"),   # 3 December 2025: not born yet
+    ("''3672011203900001", "nik_format"),     # one apostrophe marks text; a second is not Excel's
+    ("3672'011203900001", "nik_format"),      # nor one inside
+    # A NIK held as a number by a spreadsheet has lost its last digit, however it is written out:
+    ("3.6720112039E+15", "nik_as_number"),
+    ("3,67201120390000E+15", "nik_as_number"),  # Indonesian locale: decimal comma
+    ("3.67201e15", "nik_as_number"),
+    ("'3.67201E+15", "nik_as_number"),
+    ("367201120390000.0", "nik_as_number"),   # without this rule the dot goes and 3672011203900000 is registered
+    ("3672011203900010,00", "nik_as_number"),
+    ("3.672.011.203.900.010", "nik_as_number"),  # thousands separators of the Indonesian locale
+    ("3,672,011,203,900,010", "nik_as_number"),
 ])
 def test_nik_problems(nik: str, code: str) -> None:
     assert problems(item(nik=nik)) == {("nik", code)}
@@ -84,6 +95,10 @@ def test_whitespace_case_and_nik_formatting_are_normalised_not_rejected() -> Non
         "3672011203900001", "BUDI SAMPEL", "+6281234567890", "posyandu_cadre", "field_kit")
     assert a.fingerprint == b.fingerprint
     assert valid(plain | {"full_name": "Budi Sampe"}).fingerprint != a.fingerprint
+    # Excel's text mark, from a cell that was already Text or a CSV written for Excel, is the same NIK.
+    for quoted in ("'3672011203900001", " '3672 0112 0390 0001"):
+        quoted_registration = valid(plain | {"nik": quoted})
+        assert (quoted_registration.nik, quoted_registration.fingerprint) == (a.nik, a.fingerprint)
 
 
 def test_places_must_exist_and_nest() -> None:
