@@ -216,7 +216,9 @@ class Client:
 
     def registrations(self, *, region: str | None = None, status: str | None = None, category: str | None = None,
                       updated_since: str | None = None, page_size: int = 200) -> Iterator[dict[str, Any]]:
-        """Every registration matching the filters, fetched page by page as you iterate."""
+        """Every registration matching the filters, fetched page by page as you iterate. Without updated_since,
+        the listing: each registration once, in order of registration, even while others are ended. With it, the
+        change feed for syncing: in order of last change, and one that changes meanwhile comes again."""
         cursor = None
         filters = {"region": region, "status": status, "category": category, "updated_since": updated_since}
         while True:

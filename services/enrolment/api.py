@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import uuid
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from shared.http import ApiError, ErrorBody, FieldError, error_response
 from services.enrolment.domain import (
     CHANNELS, DEFAULT_PROGRAMME, END_REASONS, STATUSES, IntakeRules, end_month_for, validate,
 )
-from services.enrolment.repository import Registrations
+from services.enrolment.repository import Registrations, ordered_by, utc
 
 REGISTRATIONS = Counter("paritrana_enrolment_registrations_total", "Registration items by outcome", ["outcome"])
 
@@ -158,7 +159,8 @@ class BatchResponse(BaseModel):
 
 class Page(BaseModel):
     items: list[RegistrationView]
-    next_cursor: str | None = Field(None, description="Pass as cursor for the next page; absent on the last")
+    next_cursor: str | None = Field(None, description="Pass as cursor, with the same filters, for the next page; "
+                                                      "absent on the last")
 
 
 class RegionItem(BaseModel):
@@ -208,17 +210,38 @@ def view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _encode_cursor(row: dict[str, Any]) -> str:
-    raw = json.dumps([row["updated_at"].isoformat(), row["registration_id"]]).encode()
+_MODE_MISMATCH = {
+    "listing": "This cursor continues a listing: send it without updated_since, or start the change feed afresh.",
+    "changes": "This cursor continues the change feed: send it with the same updated_since.",
+}
+
+
+def _cursor_check(mode: str, position: list[Any], filters: list[Any]) -> str:
+    """Not a secret: it turns an edited cursor, or one sent with other filters, into a clear 422 rather than a page
+    from somewhere else. The key's regions are checked on every page whatever the cursor says."""
+    return hashlib.sha256(json.dumps([mode, position, filters]).encode()).hexdigest()[:16]
+
+
+def _encode_cursor(row: dict[str, Any], mode: str, filters: list[Any]) -> str:
+    position = [row[ordered_by(changes=mode == "changes")].isoformat(), row["registration_id"]]
+    raw = json.dumps([mode, *position, _cursor_check(mode, position, filters)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+def _decode_cursor(cursor: str, mode: str, filters: list[Any]) -> tuple[datetime, str]:
+    invalid = ApiError(422, "invalid_cursor", "The cursor is not one this API returned for these filters; start "
+                                              "again without it.", field="cursor")
     try:
-        at, last_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(at), str(uuid.UUID(last_id))
-    except (ValueError, TypeError, binascii.Error):
-        raise ApiError(422, "invalid_cursor", "The cursor is not one this API returned.", field="cursor") from None
+        cursor_mode, at, last_id, check = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        position = datetime.fromisoformat(at), str(uuid.UUID(last_id))
+    except (ValueError, TypeError, AttributeError, binascii.Error):
+        raise invalid from None
+    other = "listing" if mode == "changes" else "changes"
+    if cursor_mode == other:
+        raise ApiError(422, "cursor_mode_mismatch", _MODE_MISMATCH[other], field="cursor")
+    if check != _cursor_check(mode, [at, last_id], filters):
+        raise invalid
+    return position
 
 
 def _canonical_id(value: str) -> str | None:
@@ -256,6 +279,19 @@ EXAMPLE_OTHER = {
     "captured_at": "2025-03-20T09:00:00+07:00",
 }
 _ERRORS = {"model": ErrorBody}
+
+LISTING_MODES = """Two modes, chosen by `updated_since`:
+
+- **Listing** (without `updated_since`), for officers who list or export a region's members: in order of
+  registration, so every registration that existed when the first page was read comes exactly once, however many
+  are ended or change status meanwhile. Registrations added meanwhile may be listed too, each at most once.
+- **Change feed** (with `updated_since`), for clients that keep a copy in sync: registrations changed at or after
+  that instant, in order of last change. A registration that changes while a client pages comes round again with
+  its new state, so `updated_since` plus the cursor is a complete sync. Next time, start from the latest
+  `updated_at` seen, less a minute for changes that were still being committed.
+
+Each page has `next_cursor` until the last. A cursor belongs to its mode and filters: sent with others it gets a
+422 on `cursor`."""
 
 
 def _json_body(schema: str) -> dict[str, Any]:
@@ -377,14 +413,22 @@ def router(registrations: Registrations, rules: IntakeRules, clock: Clock,
         return view(await _visible(registration_id, principal))
 
     @api.get("/registrations", response_model=Page, summary="Registrations in the key's regions",
-             description="Ordered by last change, so `updated_since` plus the cursor is a complete sync.")
+             description=LISTING_MODES,
+             responses={422: {"model": ErrorBody, "description": "A bad filter, or a cursor of the other mode "
+                                                                 "(cursor_mode_mismatch) or other filters"}})
     async def list_registrations(
         principal: ReadKey,
         region: Annotated[str | None, Query(pattern=r"^\d{2}(\.\d{2})?$", description="PP or PP.KK")] = None,
-        status: Annotated[Literal[STATUSES] | None, Query()] = None,  # type: ignore[valid-type]
+        status: Annotated[Literal[STATUSES] | None, Query(  # type: ignore[valid-type]
+            description="The registration's status when its page is read")] = None,
         category: Annotated[str | None, Query(description="A category code, name or alias")] = None,
-        updated_since: Annotated[datetime | None, Query(description="ISO date-time; no offset means WIB")] = None,
-        cursor: Annotated[str | None, Query()] = None,
+        updated_since: Annotated[datetime | None, Query(description=(
+            "Selects the change feed, for syncing clients: registrations changed at or after this ISO date-time "
+            "(no offset means WIB), in order of last change; one that changes while you page comes again. Leave "
+            "it out for the listing: every registration once, in order of registration."))] = None,
+        cursor: Annotated[str | None, Query(description=(
+            "next_cursor of the previous page, sent with the same filters. A listing's cursor is refused by the "
+            "change feed and the other way round (422 on cursor)."))] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> Any:
         grants = principal.province_filter()
@@ -399,12 +443,16 @@ def router(registrations: Registrations, rules: IntakeRules, clock: Clock,
                                field="category")
         if updated_since is not None and updated_since.tzinfo is None:
             updated_since = updated_since.replace(tzinfo=FISCAL_TZ)
+        mode = "changes" if updated_since is not None else "listing"
+        filters = [region, status, code, utc(updated_since).isoformat() if updated_since else None]
         rows = await registrations.page(grants=grants, region=region, status=status, category=code,
                                         updated_since=updated_since,
-                                        after=_decode_cursor(cursor) if cursor else None, limit=limit + 1)
+                                        after=_decode_cursor(cursor, mode, filters) if cursor else None,
+                                        limit=limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
-        return {"items": [view(r) for r in rows], "next_cursor": _encode_cursor(rows[-1]) if more else None}
+        return {"items": [view(r) for r in rows],
+                "next_cursor": _encode_cursor(rows[-1], mode, filters) if more else None}
 
     @api.post("/registrations/{registration_id}/end", response_model=RegistrationSummary,
               summary="End a registration's coverage",

@@ -57,5 +57,9 @@ registrations = Table(
 Index("uq_registrations_live_nik", registrations.c.nik, registrations.c.programme, unique=True,
       postgresql_where=registrations.c.status.in_(LIVE_STATUSES),
       sqlite_where=registrations.c.status.in_(LIVE_STATUSES))
+# The change feed's order (by last change) and the listing's (by registration), each also within a regency/city.
 Index("ix_registrations_updated", registrations.c.updated_at, registrations.c.registration_id)
 Index("ix_registrations_regency", registrations.c.regency_code, registrations.c.updated_at)
+Index("ix_registrations_registered", registrations.c.registered_at, registrations.c.registration_id)
+Index("ix_registrations_regency_registered", registrations.c.regency_code, registrations.c.registered_at,
+      registrations.c.registration_id)

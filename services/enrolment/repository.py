@@ -169,8 +169,14 @@ class Registrations:
     async def page(self, *, grants: tuple[str, ...] | None, region: str | None, status: str | None,
                    category: str | None, updated_since: datetime | None, after: tuple[datetime, str] | None,
                    limit: int) -> list[dict[str, Any]]:
-        """Registrations in (updated_at, registration_id) order, so a client syncing with updated_since and the
-        cursor sees every change: a registration that changes moves to the end and comes round again."""
+        """Without updated_since, the listing: registrations in (registered_at, registration_id) order. Neither ever
+        changes, so a registration keeps its place while others are added or ended, and a client paging through
+        gets every registration that existed when it began exactly once.
+
+        With updated_since, the change feed: (updated_at, registration_id) order, so a client syncing with
+        updated_since and the cursor sees every change: a registration that changes moves to the end and comes
+        round again. `after` is the last row's values of the mode's order (see `ordered_by`)."""
+        position = registrations.c[ordered_by(changes=updated_since is not None)]
         query = select(registrations)
         if grants is not None:
             query = query.where(or_(*(_in_region(g) for g in grants)))
@@ -184,9 +190,8 @@ class Registrations:
             query = query.where(registrations.c.updated_at >= utc(updated_since))
         if after is not None:
             at, last_id = utc(after[0]), after[1]
-            query = query.where(or_(registrations.c.updated_at > at,
-                                    and_(registrations.c.updated_at == at, registrations.c.registration_id > last_id)))
-        query = query.order_by(registrations.c.updated_at, registrations.c.registration_id).limit(limit)
+            query = query.where(or_(position > at, and_(position == at, registrations.c.registration_id > last_id)))
+        query = query.order_by(position, registrations.c.registration_id).limit(limit)
         async with self.database.reading() as session:
             return [_row(r) for r in (await session.execute(query)).mappings()]
 
@@ -202,6 +207,11 @@ class Registrations:
                 return False
             await enqueue(session, outbox, [(ended_event(row, reason, end_month, now), row["regency_code"])])
         return True
+
+
+def ordered_by(*, changes: bool) -> str:
+    """The timestamp column a page is ordered by (then registration_id): the change feed's or the listing's."""
+    return "updated_at" if changes else "registered_at"
 
 
 def _in_region(code: str) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -68,6 +70,79 @@ async def test_listing_filters_pages_with_a_cursor_and_stays_inside_the_keys_reg
     assert not {b["registration_id"] for b in jabar_items} & {r["registration_id"] for r in everything}
     assert none_since["items"] == [] and pending["items"] == []
     assert bad_cursor.status_code == 422 and bad_category.status_code == 422
+    assert bad_cursor.json()["errors"][0]["field"] == "cursor"
+
+
+def _encoded(fields: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(fields).encode()).decode().rstrip("=")
+
+
+def _edited(cursor: str, index: int, value: str) -> str:
+    fields = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    fields[index] = value
+    return _encoded(fields)
+
+
+async def test_a_cursor_belongs_to_its_mode_and_filters(enrolment):
+    # A regency no other test uses.
+    async with enrolment.client("national") as national:
+        response = await national.post("/v1/registrations/batch", json={"items": [item(regency="36.02")
+                                                                                 for _ in range(3)]})
+        assert response.json()["counts"]["accepted"] == 3
+    listing = {"region": "36.02", "limit": 1}
+    feed = listing | {"updated_since": "2000-01-01T00:00:00+07:00"}
+    async with enrolment.client("banten") as banten:
+        listing_cursor = (await banten.get("/v1/registrations", params=listing)).json()["next_cursor"]
+        feed_cursor = (await banten.get("/v1/registrations", params=feed)).json()["next_cursor"]
+        answers = {
+            "listing cursor in the feed": await banten.get("/v1/registrations",
+                                                           params=feed | {"cursor": listing_cursor}),
+            "feed cursor in the listing": await banten.get("/v1/registrations",
+                                                           params=listing | {"cursor": feed_cursor}),
+            "another region": await banten.get("/v1/registrations",
+                                               params=listing | {"region": "36", "cursor": listing_cursor}),
+            "another updated_since": await banten.get("/v1/registrations", params=feed | {
+                "updated_since": "2001-01-01T00:00:00+07:00", "cursor": feed_cursor}),
+            "an edited position": await banten.get("/v1/registrations", params=listing | {
+                "cursor": _edited(listing_cursor, 2, str(uuid.UUID(int=0)))}),
+            # Before listing and change feed were told apart, a cursor was [updated_at, registration_id].
+            "an earlier release's cursor": await banten.get("/v1/registrations", params=listing | {
+                "cursor": _encoded(["2025-03-08T03:15:00+00:00", str(uuid.uuid4())])}),
+        } | {
+            f"garbage {n}": await banten.get("/v1/registrations", params=listing | {"cursor": _encoded(garbage)})
+            for n, garbage in enumerate([[["listing"], "2025-03-08T03:15:00+00:00", str(uuid.uuid4()), "0"],
+                                         ["listing", "2025-03-08T03:15:00+00:00", 5, "0"], {"a": 1}, "abcd"])
+        }
+        same_filters = await banten.get("/v1/registrations", params=listing | {"cursor": listing_cursor})
+        same_instant = await banten.get("/v1/registrations", params=feed | {
+            "updated_since": "1999-12-31T17:00:00Z", "cursor": feed_cursor})
+        category_alias = await banten.get("/v1/registrations", params=listing | {"category": "kader posyandu"})
+        alias_cursor = category_alias.json()["next_cursor"]
+        by_code = await banten.get("/v1/registrations", params=listing | {"category": "posyandu_cadre",
+                                                                           "cursor": alias_cursor})
+    codes = {what: (a.status_code, [(e["field"], e["code"]) for e in a.json()["errors"]])
+             for what, a in answers.items()}
+    assert codes == {
+        "listing cursor in the feed": (422, [("cursor", "cursor_mode_mismatch")]),
+        "feed cursor in the listing": (422, [("cursor", "cursor_mode_mismatch")]),
+        "another region": (422, [("cursor", "invalid_cursor")]),
+        "another updated_since": (422, [("cursor", "invalid_cursor")]),
+        "an edited position": (422, [("cursor", "invalid_cursor")]),
+        "an earlier release's cursor": (422, [("cursor", "invalid_cursor")]),
+    } | {f"garbage {n}": (422, [("cursor", "invalid_cursor")]) for n in range(4)}
+    assert same_filters.status_code == 200 and len(same_filters.json()["items"]) == 1
+    assert same_instant.status_code == 200, "updated_since is compared as an instant, however it is written"
+    assert by_code.status_code == 200, "a category's alias and code are the same filter"
+
+
+async def test_the_openapi_document_tells_the_listing_from_the_change_feed(enrolment):
+    async with enrolment.client(None) as client:
+        document = (await client.get("/openapi.json")).json()
+    listing = document["paths"]["/v1/registrations"]["get"]
+    parameters = {p["name"]: p.get("description", "") for p in listing["parameters"]}
+    assert "**Listing**" in listing["description"] and "**Change feed**" in listing["description"]
+    assert "change feed" in parameters["updated_since"] and "listing" in parameters["updated_since"]
+    assert "same filters" in parameters["cursor"]
 
 
 async def test_regions_reference_list(enrolment):
