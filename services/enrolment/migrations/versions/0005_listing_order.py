@@ -3,13 +3,13 @@
 The listing pages by registration rather than by last change, so a registration ended while an officer pages
 through a region is still listed once.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
