@@ -31,6 +31,7 @@ from rich.text import Text
 
 from shared.categories import category_code
 from shared.clock import FISCAL_TZ
+from shared.vocabulary import DEFAULT_PROGRAMME
 
 # uuid5 namespace for import rows: ids stay stable across runs of the same file.
 IMPORT_NAMESPACE = uuid.UUID("7b0e6a52-4f0c-4c1e-9a8e-2f4d3c1b0a99")
@@ -281,7 +282,7 @@ class ImportOptions:
     category: str | None = None
     months: int | None = None
     start_month: str | None = None
-    programme: str = "bpu-jkk-jkm"
+    programme: str = DEFAULT_PROGRAMME
 
 
 def registration_body(source: SourceFile, row: SourceRow, options: ImportOptions, now: datetime) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import click
 
 from shared import garbage_collection
 from shared.settings import SERVICES, get_settings
+from shared.vocabulary import KEY_KINDS
 
 
 @click.group()
@@ -89,7 +90,7 @@ def keys() -> None:
 
 @keys.command("create")
 @click.option("--name", required=True, help="Who holds it, e.g. 'SIDESA Kab. Serang' or 'kit-0042'.")
-@click.option("--kind", type=click.Choice(["partner_app", "field_kit", "staff"]), required=True)
+@click.option("--kind", type=click.Choice(KEY_KINDS), required=True)
 @click.option("--scope", "scopes", multiple=True, required=True,
               type=click.Choice(["registrations:write", "registrations:read", "admin"]))
 @click.option("--region", "regions", multiple=True, required=True,

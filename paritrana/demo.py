@@ -21,6 +21,7 @@ from typing import Any
 from paritrana.client import ApiError, AsyncClient
 from paritrana.synthetic import WorkerFactory, registration_payload
 from shared.clock import FISCAL_TZ
+from shared.vocabulary import END_REASONS
 
 DEMO_NOW = datetime(2024, 3, 1, 8, 0, tzinfo=FISCAL_TZ)
 DEMO_YEAR = 2024
@@ -60,7 +61,6 @@ BAD_ROWS = (  # (what an officer got wrong, how)
     ("kategori tidak dikenal", lambda b: b.__setitem__("category", "astronaut")),
     ("nomor HP salah", lambda b: b.__setitem__("phone", "12345")),
 )
-END_REASONS = ("moved", "no_longer_in_category", "request", "died")
 
 
 @dataclass

@@ -24,9 +24,10 @@ from services.award import models as award_models
 from services.enrolment import models as enrolment_models
 from services.subsidy import models as subsidy_models
 from services.subsidy import repository as subsidy_repository
-from services.subsidy.domain import LAST_MONTH, RateBook
+from services.subsidy.domain import RateBook
 from shared.database import Database
 from shared.settings import Settings
+from shared.vocabulary import DECISIONS_BEHIND_STATUS, LAST_MONTH
 
 AWARD_COUNTS = ("registered", "granted", "denied", "ended", "active")
 
@@ -79,8 +80,6 @@ class InvariantReport:
         return out
 
 
-# Which subsidy decision each enrolment status implies. An end can overtake a decision still in flight.
-_EXPECTED = {"active": {"granted"}, "unfunded": {"denied"}, "ended": {"granted", "denied"}, "pending_funding": set()}
 
 
 async def check(settings: Settings) -> InvariantReport:
@@ -120,7 +119,7 @@ async def check_databases(enrolment: Database, subsidy: Database, award: Databas
         if decision is None:
             if r.status != "ended":  # ended before its decision arrived: nothing is owed
                 report.undecided.append(registration_id)
-        elif decision.status not in _EXPECTED.get(r.status, set()):
+        elif decision.status not in DECISIONS_BEHIND_STATUS.get(r.status, frozenset()):
             report.status_mismatches.append(f"{registration_id}: enrolment {r.status}, subsidy {decision.status}")
     report.decisions_without_registration = [i for i in decided if i not in registered]
     accepted = set(accepted)

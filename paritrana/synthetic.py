@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 
 from shared.regions import districts_of, regencies
+from shared.vocabulary import DEFAULT_PROGRAMME
 
 # Weights follow the seeds: RT/RW heads and kader Posyandu are the largest groups, election officers arrive in
 # waves, and the rest are steady smaller groups.
@@ -106,7 +107,7 @@ def registration_payload(worker: SyntheticWorker, registration_id: str, *, start
         "category": worker.category,
         "regency_code": worker.regency_code,
         "district_code": worker.district_code,
-        "programme": "bpu-jkk-jkm",
+        "programme": DEFAULT_PROGRAMME,
         "coverage": {"start_month": start_month, "months": months},
         "channel": channel,
         "captured_at": (captured_at or datetime.now(timezone.utc)).isoformat(),

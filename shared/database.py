@@ -8,7 +8,7 @@ PostgreSQL (asyncpg) is used when the URL says ``postgresql+asyncpg://``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ from sqlalchemy.orm import DeclarativeBase
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # A write-ahead log past this size is checkpointed and truncated (see Database.checkpoint_wal).
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
+# Set in a session's info by whatever enqueues events in its transaction.
+EVENTS_ENQUEUED = "events_enqueued"
 
 
 class Base(DeclarativeBase):
@@ -135,6 +137,11 @@ class Database:
         self.read_sessions = async_sessionmaker(self._readonly_engine, expire_on_commit=False)
         # PostgreSQL locks rows, not the database: its writers need no turns.
         self._turns = WriteTurns() if self.dialect == "sqlite" else None
+        self._on_events_committed: list[Callable[[], None]] = []
+
+    def on_events_committed(self, callback: Callable[[], None]) -> None:
+        """Call `callback` after every transaction that enqueued events commits (the outbox relay's wake-up)."""
+        self._on_events_committed.append(callback)
 
     @property
     def dialect(self) -> str:
@@ -142,14 +149,19 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self, *, first: bool = False) -> AsyncIterator[AsyncSession]:
-        """A unit of work: commits when the block ends, rolls back if it raises.
+        """A unit of work: commits when the block ends, rolls back if it raises. Events enqueued in it
+        (``shared.outbox.enqueue``) wake the relay once it has committed, so no caller has to.
 
         ``first``: on SQLite, transactions that have not begun yet wait until this one is done (WriteTurns). For
         short writes that keep what is already stored moving, such as the outbox relay's and enrolment's
         consumer of decisions."""
         turn = self._turns.take(first=first) if self._turns is not None else nullcontext()
-        async with turn, self.sessions() as session, session.begin():
-            yield session
+        async with turn, self.sessions() as session:
+            async with session.begin():
+                yield session
+            if session.info.pop(EVENTS_ENQUEUED, False):
+                for callback in self._on_events_committed:
+                    callback()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:

@@ -18,20 +18,14 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import from_json
 
+from shared.vocabulary import (
+    DEFAULT_PROGRAMME, Channel, DenialReason, DistrictCode, EndReason, Month, ProvinceCode, RegencyCode, RegionCode,
+    Rupiah, Sex, VillageCode,
+)
+
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/cloudevents+json"
 
-RegencyCode = Annotated[str, Field(pattern=r"^\d{2}\.\d{2}$", examples=["36.72"])]
-ProvinceCode = Annotated[str, Field(pattern=r"^\d{2}$", examples=["36"])]
-RegionCode = Annotated[str, Field(pattern=r"^\d{2}(\.\d{2})?$", examples=["36.72", "36"])]
-DistrictCode = Annotated[str, Field(pattern=r"^\d{2}\.\d{2}\.\d{2}$", examples=["36.72.01"])]
-VillageCode = Annotated[str, Field(pattern=r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$", examples=["36.72.01.1001"])]
-Month = Annotated[int, Field(ge=1, le=12)]
-Rupiah = Annotated[int, Field(ge=0, description="Whole rupiah")]
-Sex = Literal["L", "P"]  # laki-laki / perempuan, as the NIK encodes it
-Channel = Literal["partner_app", "field_kit"]
-EndReason = Literal["died", "moved", "no_longer_in_category", "request"]
-DenialReason = Literal["no_allocation", "budget_exhausted"]
 
 # Age bands used in events and indicators, so an exact birth date never has to leave enrolment.
 AGE_BANDS: tuple[tuple[str, int, int], ...] = (
@@ -64,7 +58,7 @@ class WorkerAttributes(EventData):
     category: str
     sex: Sex
     age_band: AgeBand
-    programme: str = "bpu-jkk-jkm"
+    programme: str = DEFAULT_PROGRAMME
 
 
 class WorkerRegistered(WorkerAttributes):

@@ -40,7 +40,7 @@ from prometheus_client import Counter, Gauge
 
 from shared.broker_log import BrokerLog, Mark, Partition, lost_at_end, lost_on_acknowledgement, marks_of, read_by_all
 from shared.clock import FISCAL_TZ
-from shared.database import Database, dialect_insert
+from shared.database import EVENTS_ENQUEUED, Database, dialect_insert
 from shared.events import CONTENT_TYPE, Envelope, encode_event
 from shared.kafka import Backoff, EventProducer, is_transient
 from shared.topics import TOPICS, topic_for
@@ -107,9 +107,10 @@ def outbox_rows(events: Sequence[tuple[Envelope[Any], str]], now: datetime | Non
 
 
 async def enqueue(session: AsyncSession, outbox: Table, events: Sequence[tuple[Envelope[Any], str]]) -> None:
-    """Add (event, key) pairs to the outbox inside the caller's transaction."""
+    """Add (event, key) pairs to the outbox inside the caller's transaction; its commit wakes the relay."""
     if events:
         await session.execute(insert(outbox), outbox_rows(events))
+        session.info[EVENTS_ENQUEUED] = True
 
 
 async def republish(database: Database, outbox: Table, since: datetime) -> int:
@@ -187,9 +188,10 @@ class OutboxRelay:
         self._checkpoints: list[tuple[datetime, dict[Partition, Mark]]] = []
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        database.on_events_committed(self.notify)
 
     def notify(self) -> None:
-        """Called after a transaction that enqueued events, so they go out without waiting for the next poll."""
+        """Wakes the relay: a transaction that enqueued events has committed (Database.transaction calls it)."""
         self._wake.set()
 
     async def stop(self) -> None:

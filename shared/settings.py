@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.vocabulary import DEFAULT_PROGRAMME
+
 ServiceName = Literal["enrolment", "subsidy", "award"]
 SERVICES: tuple[ServiceName, ...] = ("enrolment", "subsidy", "award")
 
@@ -70,7 +72,7 @@ class Settings(BaseSettings):
     # The programme's age bounds, inclusive, as of the day of registration (the age the NIK's birth date gives).
     enrolment_min_age: int = 18
     enrolment_max_age: int = 65
-    enrolment_programmes: list[str] = ["bpu-jkk-jkm"]
+    enrolment_programmes: list[str] = [DEFAULT_PROGRAMME]
     # How far from the current month coverage may start: late uploads from offline kits need some backdating,
     # and regions register in December for January.
     enrolment_backdate_months: int = 2

@@ -8,7 +8,6 @@ import binascii
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -22,10 +21,9 @@ from shared.access.dependencies import forbid_outside
 from shared.categories import CATEGORIES, category_code
 from shared.clock import FISCAL_TZ, Clock
 from shared.http import ApiError, ErrorBody, FieldError, error_response
+from shared.vocabulary import DEFAULT_PROGRAMME, Channel, EndReason, RegistrationStatus, Sex
 
-from services.enrolment.domain import (
-    CHANNELS, DEFAULT_PROGRAMME, END_REASONS, STATUSES, IntakeRules, end_month_for, validate,
-)
+from services.enrolment.domain import IntakeRules, end_month_for, validate
 from services.enrolment.repository import Registrations, ordered_by, utc
 
 REGISTRATIONS = Counter("paritrana_enrolment_registrations_total", "Registration items by outcome", ["outcome"])
@@ -77,7 +75,7 @@ class RegistrationRequest(BaseModel):
                                      description="Inside the regency (and district); implies the district")
     programme: str = DEFAULT_PROGRAMME
     coverage: CoverageRequest
-    channel: Literal[CHANNELS]  # type: ignore[valid-type]
+    channel: Channel
     device_id: str | None = Field(None, max_length=64, description="The field kit's device id")
     officer_id: str | None = Field(None, max_length=64)
     captured_at: datetime = Field(description="The device's time of capture; without an offset it is read as WIB.")
@@ -91,7 +89,7 @@ class BatchRequest(BaseModel):
 class EndRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Literal[END_REASONS]  # type: ignore[valid-type]
+    reason: EndReason
     end_month: str | None = Field(None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
                                   description="Last covered month; default the current month, within the coverage")
 
@@ -109,7 +107,7 @@ class RegistrationSummary(BaseModel):
     """A registration without personal data: what a writing key gets back."""
 
     registration_id: str
-    status: Literal[STATUSES]  # type: ignore[valid-type]
+    status: RegistrationStatus
     status_reason: str | None = Field(None, description="Why it is unfunded or ended")
     programme: str
     category: str
@@ -120,7 +118,7 @@ class RegistrationSummary(BaseModel):
     village_code: str | None
     coverage: Coverage
     channel: str
-    sex: Literal["L", "P"]
+    sex: Sex
     age_band: str
     registered_at: datetime
     decided_at: datetime | None
@@ -316,9 +314,7 @@ def document_request_bodies(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def router(registrations: Registrations, rules: IntakeRules, clock: Clock,
-           published: Callable[[], None]) -> APIRouter:
-    """`published` is called after a commit that stored events, so the outbox relay sends them right away."""
+def router(registrations: Registrations, rules: IntakeRules, clock: Clock) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["registrations"])
 
     @api.post(
@@ -349,7 +345,6 @@ def router(registrations: Registrations, rules: IntakeRules, clock: Clock,
         decision = await registrations.register_single(candidate, principal.key_id, now)
         REGISTRATIONS.labels(decision.verdict).inc()
         if decision.verdict == "accepted":
-            published()
             return summary(candidate.row(principal.key_id, now), as_accepted=True)
         if decision.verdict == "duplicate":
             response.status_code = 200
@@ -392,8 +387,6 @@ def router(registrations: Registrations, rules: IntakeRules, clock: Clock,
                 candidates.append(candidate)
                 positions.append(index)
         decisions = await registrations.register(candidates, principal.key_id, now)
-        if any(d.verdict == "accepted" for d in decisions):
-            published()
         for index, candidate, decision in zip(positions, candidates, decisions):
             results[index] = {"index": index, "registration_id": candidate.registration_id,
                               "status": decision.verdict, "errors": decision.errors or None,
@@ -419,7 +412,7 @@ def router(registrations: Registrations, rules: IntakeRules, clock: Clock,
     async def list_registrations(
         principal: ReadKey,
         region: Annotated[str | None, Query(pattern=r"^\d{2}(\.\d{2})?$", description="PP or PP.KK")] = None,
-        status: Annotated[Literal[STATUSES] | None, Query(  # type: ignore[valid-type]
+        status: Annotated[RegistrationStatus | None, Query(
             description="The registration's status when its page is read")] = None,
         category: Annotated[str | None, Query(description="A category code, name or alias")] = None,
         updated_since: Annotated[datetime | None, Query(description=(
@@ -468,8 +461,7 @@ def router(registrations: Registrations, rules: IntakeRules, clock: Clock,
                                           now.astimezone(FISCAL_TZ).date())
         if end_month is None:
             return error_response(422, errors)
-        if await registrations.end(row, body.reason, end_month, now):
-            published()
+        await registrations.end(row, body.reason, end_month, now)
         current = await registrations.get(row["registration_id"])
         assert current is not None
         if current["status"] == "ended" and current["status_reason"] == body.reason and (

@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     relay = OutboxRelay(runtime.database, outbox, outbox_lease, outbox_marks, runtime.producer, "enrolment")
     runtime.add_worker(relay)
     runtime.consume([DECISIONS.name], decisions_handler(runtime.database, runtime.clock))
-    api = router(Registrations(runtime.database), IntakeRules.from_settings(settings), runtime.clock, relay.notify)
+    api = router(Registrations(runtime.database), IntakeRules.from_settings(settings), runtime.clock)
     app = runtime.app([api], title="Paritrana enrolment", description=DESCRIPTION,
                       max_body_bytes=settings.enrolment_max_body_bytes)
     document_request_bodies(app)

@@ -21,16 +21,9 @@ from shared.clock import FISCAL_TZ
 from shared.events import Envelope, WorkerEnded, WorkerRegistered, age_band, new_event
 from shared.http import FieldError
 from shared.settings import Settings
+from shared.vocabulary import CHANNELS, DEFAULT_PROGRAMME, DISTRICT_CODE, FISCAL_MONTH, VILLAGE_CODE
 
 SOURCE = "/paritrana/enrolment"
-DEFAULT_PROGRAMME = "bpu-jkk-jkm"
-STATUSES = ("pending_funding", "active", "unfunded", "ended")
-# A live registration holds the worker's place in the programme: a second one for the same NIK is refused.
-LIVE_STATUSES = ("pending_funding", "active")
-CHANNELS = ("partner_app", "field_kit")
-END_REASONS = ("died", "moved", "no_longer_in_category", "request")
-# What each subsidy decision does to a pending registration; other decision-topic events change nothing here.
-DECISION_STATUS = {"subsidy.granted": "active", "subsidy.denied": "unfunded"}
 
 FIELDS = frozenset({
     "registration_id", "nik", "full_name", "phone", "category", "category_description", "regency_code",
@@ -50,9 +43,6 @@ _NIK_TEXT_MARK = re.compile(r"^\s*'")
 # the last digit is already lost, and stripping the dots from the last two would even leave 16 digits that are not
 # the person's.
 _NIK_AS_NUMBER = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$|^\d+[.,]0+$|^\d{1,3}(?:[.,]\d{3}){4,}$")
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-_DISTRICT = re.compile(r"^\d{2}\.\d{2}\.\d{2}$")
-_VILLAGE = re.compile(r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$")
 
 
 @dataclass(frozen=True)
@@ -343,14 +333,14 @@ def _place(raw: Mapping[str, Any], p: _Problems) -> tuple[str | None, str | None
         p.add("regency_code", "unknown_regency", "The regency/city code must be a known PP.KK code.")
         regency = None
     if district is not None:
-        if not _DISTRICT.match(district) or regions.district_name(district) is None:
+        if not DISTRICT_CODE.match(district) or regions.district_name(district) is None:
             p.add("district_code", "unknown_district", "The district code must be a known PP.KK.CC code.")
             district = None
         elif regency is not None and not district.startswith(regency + "."):
             p.add("district_code", "district_outside_regency", "The district is not in the given regency/city.")
             district = None
     if village is not None:
-        if not _VILLAGE.match(village) or regions.village_name(village) is None:
+        if not VILLAGE_CODE.match(village) or regions.village_name(village) is None:
             p.add("village_code", "unknown_village", "The village code must be a known PP.KK.CC.DDDD code.")
             village = None
         elif regency is not None and not village.startswith(regency + "."):
@@ -390,7 +380,7 @@ def _coverage(raw: Mapping[str, Any], p: _Problems, rules: IntakeRules,
     months = coverage.get("months")
     year = month = None
     if start is not None:
-        match = _MONTH.match(start)
+        match = FISCAL_MONTH.match(start)
         if match is None:
             p.add("coverage.start_month", "invalid_month", "The start month must be written YYYY-MM.")
         else:
@@ -501,7 +491,7 @@ def end_month_for(requested: str | None, fiscal_year: int, start_month: int, mon
         if today.year != fiscal_year:
             return (start_month if today.year < fiscal_year else last), []
         return min(max(today.month, start_month), last), []
-    match = _MONTH.match(requested.strip())
+    match = FISCAL_MONTH.match(requested.strip())
     if match is None:
         return None, [FieldError(field="end_month", code="invalid_month", message="The end month must be YYYY-MM.")]
     year, month = int(match.group(1)), int(match.group(2))

@@ -7,7 +7,7 @@ from shared.database import Base
 from shared.inbox import inbox_table
 from shared.outbox import outbox_tables
 
-from services.enrolment.domain import LIVE_STATUSES
+from shared.vocabulary import LIVE_STATUSES
 
 
 class EnrolmentBase(Base):

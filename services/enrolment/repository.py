@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.database import Database
 from shared.kafka import Consumed
 from shared.outbox import enqueue
+from shared.vocabulary import LIVE_STATUSES, STATUS_AFTER_DECISION
 
-from services.enrolment.domain import DECISION_STATUS, LIVE_STATUSES, Decision, Registration, decide, ended_event
+from services.enrolment.domain import Decision, Registration, decide, ended_event
 from services.enrolment.models import outbox, registrations
 
 CHUNK = 500
@@ -232,7 +233,7 @@ async def apply_decisions(session: AsyncSession, events: list[Consumed], now: da
     for a registration wins and a late or replayed one is a no-op; other event types are ignored."""
     first: dict[str, dict[str, Any]] = {}
     for consumed in events:
-        status = DECISION_STATUS.get(consumed.event.type)
+        status = STATUS_AFTER_DECISION.get(consumed.event.type)
         if status is None:
             continue
         data = consumed.event.data

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from shared.access import Principal, require_scope
 from shared.access.dependencies import forbid_outside
 from shared.http import ApiError, ErrorBody
-from shared.outbox import OutboxRelay, enqueue
+from shared.outbox import enqueue
 from shared.regions import region
 from shared.service import Runtime
 
@@ -78,7 +78,7 @@ def _known_region(code: str) -> None:
         raise ApiError(422, "unknown_region", "No province or regency/city has this code.", field="region_code")
 
 
-def routes(runtime: Runtime, relay: OutboxRelay) -> APIRouter:
+def routes(runtime: Runtime) -> APIRouter:
     router = APIRouter(prefix="/v1", responses=ERRORS)
     database, clock = runtime.database, runtime.clock
     pace_days = runtime.settings.subsidy_pace_days
@@ -160,7 +160,6 @@ def routes(runtime: Runtime, relay: OutboxRelay) -> APIRouter:
                       for t in crossed),
                 ])
         if changes:
-            relay.notify()
             record_utilisation(region_code, year, budget.committed_rupiah, budget.allocation_rupiah)
         async with database.reading() as session:
             view = await budget_detail(session, await repository.budget_row(session, region_code, year))

@@ -22,8 +22,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = Runtime("subsidy", settings or get_settings(), MIGRATIONS)
     relay = OutboxRelay(runtime.database, outbox, outbox_lease, outbox_marks, runtime.producer, "subsidy")
     runtime.add_worker(relay)
-    runtime.consume([WORKERS.name], WorkerEventHandler(runtime.database, runtime.clock, relay.notify),
+    runtime.consume([WORKERS.name], WorkerEventHandler(runtime.database, runtime.clock),
                     max_records=runtime.settings.subsidy_batch_size)
-    return runtime.app([routes(runtime, relay)], title="Paritrana subsidy",
+    return runtime.app([routes(runtime)], title="Paritrana subsidy",
                        description="Regional premium budgets at Rp16,800 per member-month, the funding gate, "
                                    "the monthly ledger and invoices.")

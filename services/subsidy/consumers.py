@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -38,9 +37,8 @@ def _is_race(exc: BaseException) -> bool:
 
 
 class WorkerEventHandler:
-    def __init__(self, database: Database, clock: Clock, on_commit: Callable[[], None] = lambda: None, *,
-                 publish: bool = True) -> None:
-        self.database, self.clock, self.on_commit, self.publish = database, clock, on_commit, publish
+    def __init__(self, database: Database, clock: Clock, *, publish: bool = True) -> None:
+        self.database, self.clock, self.publish = database, clock, publish
         self.rates: RateBook | None = None
 
     async def __call__(self, batch: list[Consumed]) -> None:
@@ -55,7 +53,6 @@ class WorkerEventHandler:
                 log.info("subsidy: batch raced another consumer (%s), deciding it again", type(exc).__name__)
         if plan is None:
             return
-        self.on_commit()
         outcomes = Counter({Granted: "granted", Denied: "denied", Released: "released"}.get(type(d))
                            for d in plan.decisions)
         for outcome, count in outcomes.items():

@@ -14,10 +14,9 @@ from datetime import date, timedelta
 from typing import Any
 
 from shared.events import Envelope, WorkerEnded, WorkerRegistered
+from shared.vocabulary import DEFAULT_PROGRAMME, LAST_MONTH
 
 THRESHOLDS = (80, 95, 100)
-DEFAULT_PROGRAMME = "bpu-jkk-jkm"
-LAST_MONTH = 12
 FUNDING_SOURCES = ("apbd_kabkota", "apbd_provinsi", "dana_desa", "csr")
 
 

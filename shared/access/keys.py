@@ -12,11 +12,10 @@ from sqlalchemy import JSON, DateTime, Float, MetaData, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.database import Base, Database
+from shared.vocabulary import KEY_KINDS, REGION_CODE
 
 SCOPES = ("registrations:write", "registrations:read", "admin")
-KEY_KINDS = ("partner_app", "field_kit", "staff")
 NATIONAL = "*"
-_REGION = re.compile(r"^\d{2}(\.\d{2})?$")
 _KEY = re.compile(r"^prt_([0-9a-f]{16})_([A-Za-z0-9_-]{20,})$")
 
 
@@ -99,7 +98,7 @@ class AccessStore:
         unknown = [s for s in scopes if s not in SCOPES]
         if unknown or not scopes:
             raise ValueError(f"scopes must be among {', '.join(SCOPES)}")
-        bad = [r for r in regions if r != NATIONAL and not _REGION.match(r)]
+        bad = [r for r in regions if r != NATIONAL and not REGION_CODE.match(r)]
         if bad or not regions:
             raise ValueError("regions must be province codes (PP), regency/city codes (PP.KK) or * for national")
         if rate_limit_per_second is not None and rate_limit_per_second <= 0:

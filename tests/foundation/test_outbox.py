@@ -74,8 +74,6 @@ async def test_two_relays_publish_everything_once_in_order_per_key(isolated_brok
     events = []
     for _ in range(6):
         events += await enqueue_events(database, outbox, 100)
-        for r in relays:
-            r.notify()
         await asyncio.sleep(0.05)
     await eventually(lambda: _zero(database, outbox), timeout=30)
     for r in relays:
@@ -86,6 +84,25 @@ async def test_two_relays_publish_everything_once_in_order_per_key(isolated_brok
     assert by_key(published) == by_key((k, e.id) for e, k in events)
     for p in producers:
         await p.stop()
+    await database.dispose()
+
+
+async def test_a_commit_that_enqueued_events_wakes_the_relay_and_nothing_else_does(database_url):
+    database, outbox, _, _ = await outbox_database(database_url)
+    woken = []
+    database.on_events_committed(lambda: woken.append(True))
+    async with database.transaction() as session:
+        await enqueue(session, outbox, [])  # nothing to publish
+    assert woken == []
+    try:
+        async with database.transaction() as session:
+            await enqueue(session, outbox, [(new_event(sample_registered(), source="/test"), "36.72")])
+            raise RuntimeError("the use case failed after enqueueing")
+    except RuntimeError:
+        pass
+    assert woken == [] and await backlog(database, outbox) == 0, "a rolled-back event woke the relay"
+    await enqueue_events(database, outbox, 3)
+    assert woken == [True]
     await database.dispose()
 
 
@@ -107,7 +124,6 @@ async def test_intake_goes_on_while_the_broker_is_down_and_the_relay_sends_every
 
     isolated_broker.kill()  # memory-only broker: the log is gone too
     second = await enqueue_events(database, outbox, 10)
-    relay.notify()
     await asyncio.sleep(2)
     assert await backlog(database, outbox) == 10  # nothing is marked sent without an acknowledgement
 
@@ -165,7 +181,6 @@ async def test_after_a_lost_log_the_relay_sends_again_only_what_a_consumer_group
         # Read by award only: subsidy has not seen these yet, so they must not be lost.
         await asyncio.sleep(0.05)  # sent_at strictly after the confirmed time
         unread = await enqueue_events(database, outbox, 20)
-        relay.notify()
         await eventually(lambda: _zero(database, outbox))
         await read_as(settings, "award", 20)
         assert await delivered_before(database, lease) == confirmed

@@ -1,0 +1,74 @@
+"""The project's one vocabulary: the codes and literals that events, API models, validators and storage share.
+
+Region codes are Kemendagri's, dotted: province ``PP``, regency/city ``PP.KK``, district ``PP.KK.CC``, village
+``PP.KK.CC.DDDD``; the nation is ``ID``. A fiscal month is written ``YYYY-MM``. Each status mapping between the
+services is written here once.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, get_args
+
+from pydantic import Field
+
+# --- region codes and months ---
+
+PROVINCE_PATTERN = r"^\d{2}$"
+REGENCY_PATTERN = r"^\d{2}\.\d{2}$"
+REGION_PATTERN = r"^\d{2}(\.\d{2})?$"  # a province or a regency/city: what a budget or an API key is for
+DISTRICT_PATTERN = r"^\d{2}\.\d{2}\.\d{2}$"
+VILLAGE_PATTERN = r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$"
+NATIONAL_CODE = "ID"
+INDICATOR_REGION_PATTERN = r"^(\d{2}(\.\d{2})?|ID)$"  # award's indicators also exist for the nation
+MONTH_PATTERN = r"^(\d{4})-(0[1-9]|1[0-2])$"
+
+REGENCY_CODE = re.compile(REGENCY_PATTERN)
+REGION_CODE = re.compile(REGION_PATTERN)
+DISTRICT_CODE = re.compile(DISTRICT_PATTERN)
+VILLAGE_CODE = re.compile(VILLAGE_PATTERN)
+FISCAL_MONTH = re.compile(MONTH_PATTERN)
+
+ProvinceCode = Annotated[str, Field(pattern=PROVINCE_PATTERN, examples=["36"])]
+RegencyCode = Annotated[str, Field(pattern=REGENCY_PATTERN, examples=["36.72"])]
+RegionCode = Annotated[str, Field(pattern=REGION_PATTERN, examples=["36.72", "36"])]
+DistrictCode = Annotated[str, Field(pattern=DISTRICT_PATTERN, examples=["36.72.01"])]
+VillageCode = Annotated[str, Field(pattern=VILLAGE_PATTERN, examples=["36.72.01.1001"])]
+Month = Annotated[int, Field(ge=1, le=12)]
+FiscalMonth = Annotated[str, Field(pattern=MONTH_PATTERN, examples=["2025-03"])]
+LAST_MONTH = 12
+Rupiah = Annotated[int, Field(ge=0, description="Whole rupiah")]
+
+# --- the programme ---
+
+# The BPU package BPJS Ketenagakerjaan sells to informal workers: work accident (JKK) and death (JKM) cover.
+DEFAULT_PROGRAMME = "bpu-jkk-jkm"
+
+# --- registrations ---
+
+Sex = Literal["L", "P"]  # laki-laki / perempuan, as the NIK encodes it
+Channel = Literal["partner_app", "field_kit"]
+CHANNELS: tuple[str, ...] = get_args(Channel)
+EndReason = Literal["died", "moved", "no_longer_in_category", "request"]
+END_REASONS: tuple[str, ...] = get_args(EndReason)
+RegistrationStatus = Literal["pending_funding", "active", "unfunded", "ended"]
+STATUSES: tuple[str, ...] = get_args(RegistrationStatus)
+# A live registration holds the worker's place in the programme: a second one for the same NIK is refused.
+LIVE_STATUSES = ("pending_funding", "active")
+
+# --- funding decisions ---
+
+Decision = Literal["granted", "denied"]
+DenialReason = Literal["no_allocation", "budget_exhausted"]
+# What each subsidy decision event does to a pending registration in enrolment; other events change nothing there.
+STATUS_AFTER_DECISION: dict[str, RegistrationStatus] = {"subsidy.granted": "active", "subsidy.denied": "unfunded"}
+# The subsidy decisions an enrolment status can stand on (an end can overtake a decision still in flight).
+DECISIONS_BEHIND_STATUS: dict[RegistrationStatus, frozenset[Decision]] = {
+    "pending_funding": frozenset(), "active": frozenset({"granted"}), "unfunded": frozenset({"denied"}),
+    "ended": frozenset({"granted", "denied"}),
+}
+
+# --- API keys ---
+
+KeyKind = Literal["partner_app", "field_kit", "staff"]
+KEY_KINDS: tuple[str, ...] = get_args(KeyKind)
