@@ -3,6 +3,7 @@
 import asyncio
 import uuid
 from collections import defaultdict
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from aiokafka import AIOKafkaConsumer
@@ -161,9 +162,11 @@ async def delivered_before(database, lease):  # noqa: ANN001, ANN201
         return (await session.execute(select(lease.c.delivered_before))).scalar_one_or_none()
 
 
-async def test_after_a_lost_log_the_relay_sends_again_only_what_a_consumer_group_had_not_read(
-        isolated_broker, database_url, tmp_path):
-    settings = Settings(kafka_bootstrap_servers=isolated_broker.bootstrap_servers, data_dir=tmp_path)
+@asynccontextmanager
+async def checking_relay(broker, database_url, tmp_path):  # noqa: ANN001, ANN201
+    """A relay that asks the broker about its log every 0.3 s, with no clock margin: (settings, database, outbox,
+    lease, marks)."""
+    settings = Settings(kafka_bootstrap_servers=broker.bootstrap_servers, data_dir=tmp_path)
     await ensure_topics(settings)
     database, outbox, lease, marks = await outbox_database(database_url)
     producer = EventProducer(settings, "enrolment")
@@ -172,11 +175,27 @@ async def test_after_a_lost_log_the_relay_sends_again_only_what_a_consumer_group
                         clock_margin=timedelta(0))
     task = asyncio.create_task(relay.run())
     try:
-        read_by_both = await enqueue_events(database, outbox, 30)
-        await eventually(lambda: _zero(database, outbox))
-        for service in WORKERS.consumers:  # subsidy and award
-            await read_as(settings, service, 30)
-        confirmed = await eventually(lambda: delivered_before(database, lease), timeout=15)
+        yield settings, database, outbox, lease, marks
+    finally:
+        await relay.stop()
+        await task
+        await producer.stop()
+        await database.dispose()
+
+
+async def sent_and_read_by_every_group(settings, database, outbox, lease, count):  # noqa: ANN001, ANN201
+    """Events sent and read by subsidy and award; returns once the relay has confirmed it (delivered_before)."""
+    events = await enqueue_events(database, outbox, count)
+    await eventually(lambda: _zero(database, outbox))
+    for service in WORKERS.consumers:
+        await read_as(settings, service, count)
+    return events, await eventually(lambda: delivered_before(database, lease), timeout=15)
+
+
+async def test_after_a_lost_log_the_relay_sends_again_only_what_a_consumer_group_had_not_read(
+        isolated_broker, database_url, tmp_path):
+    async with checking_relay(isolated_broker, database_url, tmp_path) as (settings, database, outbox, lease, _):
+        _, confirmed = await sent_and_read_by_every_group(settings, database, outbox, lease, 30)
 
         # Read by award only: subsidy has not seen these yet, so they must not be lost.
         await asyncio.sleep(0.05)  # sent_at strictly after the confirmed time
@@ -195,46 +214,24 @@ async def test_after_a_lost_log_the_relay_sends_again_only_what_a_consumer_group
             "the new log should hold what subsidy had not read, and only that"
         firsts = {key: list(dict.fromkeys(ids)) for key, ids in by_key(published).items()}
         assert firsts == by_key((k, e.id) for e, k in unread), "sent again out of order"
-    finally:
-        await relay.stop()
-        await task
-        await producer.stop()
-        await database.dispose()
 
 
 async def test_a_restart_of_the_broker_with_everything_read_sends_nothing_again(isolated_broker, database_url,
                                                                               tmp_path):
-    settings = Settings(kafka_bootstrap_servers=isolated_broker.bootstrap_servers, data_dir=tmp_path)
-    await ensure_topics(settings)
-    database, outbox, lease, marks = await outbox_database(database_url)
-    producer = EventProducer(settings, "enrolment")
-    await producer.start()
-    relay = OutboxRelay(database, outbox, lease, marks, producer, "enrolment", log_check_seconds=0.3,
-                        clock_margin=timedelta(0))
-    task = asyncio.create_task(relay.run())
-    try:
-        await enqueue_events(database, outbox, 40)
-        await eventually(lambda: _zero(database, outbox))
-        for service in WORKERS.consumers:
-            await read_as(settings, service, 40)
-        await eventually(lambda: delivered_before(database, lease), timeout=15)
+    async with checking_relay(isolated_broker, database_url, tmp_path) as (settings, database, outbox, lease, marks):
+        await sent_and_read_by_every_group(settings, database, outbox, lease, 40)
         await asyncio.sleep(0.5)  # a check after the confirmation: the marks are what was read
+        losses, republished = LOG_LOSSES.labels("enrolment")._value.get(), REPUBLISHED.labels("enrolment")._value.get()
 
         isolated_broker.kill()
         isolated_broker.start()
         await ensure_topics(settings)
-        losses, republished = LOG_LOSSES.labels("enrolment")._value.get(), REPUBLISHED.labels("enrolment")._value.get()
         await eventually(lambda: LOG_LOSSES.labels("enrolment")._value.get() == losses + 1, timeout=15)
         assert await _marks_cleared(database, marks)
         assert REPUBLISHED.labels("enrolment")._value.get() == republished, "rows read by every group were sent again"
         assert await backlog(database, outbox) == 0
         await asyncio.sleep(1)
         assert await read_topic(settings.bootstrap_servers, 0, timeout=5) == []
-    finally:
-        await relay.stop()
-        await task
-        await producer.stop()
-        await database.dispose()
 
 
 async def _marks_cleared(database, marks) -> bool:  # noqa: ANN001
