@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.failures import is_transient
@@ -28,12 +29,19 @@ class ErrorBody(BaseModel):
     errors: list[FieldError]
 
 
-class ApiError(Exception):
+class HttpProblem(Exception):
+    """Raised by a route to answer `status` with one error in the shape above. (paritrana.client.ApiError is the
+    partner-facing client's error, what such an answer becomes on the other side.)"""
+
     def __init__(self, status: int, code: str, message: str, field: str | None = None,
                  headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status, self.headers, self.extra = status, headers, extra or {}
         self.errors = [FieldError(field=field, code=code, message=message)]
+
+
+# The name routes in services/ still import; they move to HttpProblem with their own refactor (issue 18).
+ApiError = HttpProblem
 
 
 def error_response(status: int, errors: list[FieldError], headers: dict[str, str] | None = None,
@@ -75,8 +83,8 @@ def validation_errors(errors: list[dict[str, Any]]) -> list[FieldError]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+    @app.exception_handler(HttpProblem)
+    async def _problem(_request: Request, exc: HttpProblem) -> JSONResponse:
         return error_response(exc.status, exc.errors, exc.headers, exc.extra)
 
     @app.exception_handler(RequestValidationError)
@@ -98,9 +106,23 @@ def install_error_handlers(app: FastAPI) -> None:
                               {"Retry-After": "1"})
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": allowed_methods(request)}
         return error_response(exc.status_code, [FieldError(code=f"http_{exc.status_code}", message=str(exc.detail))],
-                              getattr(exc, "headers", None))
+                              headers)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method the request's path answers, for a 405's Allow header. Starlette's router hands the request to
+    the first route whose path matches, whose Allow lists that route's methods only; a path served by several
+    routes (GET and PUT apart) answers them all."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 class BodyGuard:
