@@ -10,10 +10,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.failures import is_transient
@@ -115,12 +116,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def allowed_methods(request: Request) -> str:
-    """Every method the request's path answers, for a 405's Allow header. Starlette's router hands the request to
-    the first route whose path matches, whose Allow lists that route's methods only; a path served by several
-    routes (GET and PUT apart) answers them all."""
+    """Every method the request's path answers, for a 405's Allow header. The router hands the request to the first
+    route whose path matches, whose Allow lists that route's methods only; a path served by several routes (GET and
+    PUT apart) answers them all."""
+    # A fresh scope: the one being answered already carries the first route's match.
+    scope = {"type": "http", "method": request.method, "path": request.scope["path"],
+             "root_path": request.scope.get("root_path", "")}
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] is not Match.NONE:
+    for route in iter_route_contexts(request.app.router.routes):
+        if route.methods and route.matches(scope)[0] is not Match.NONE:
             methods |= route.methods
     return ", ".join(sorted(methods))
 
