@@ -164,6 +164,7 @@ class EventConsumer:
             log.info("%s: the group rebalanced during a batch; leaving its offsets uncommitted", self.service)
             self._uncommitted.update(offsets)
             return
+        assert self._consumer is not None  # started before the first poll
         commit = self.rebalances.commit = asyncio.ensure_future(self._consumer.commit(offsets))
         try:
             await commit
@@ -187,13 +188,14 @@ class EventConsumer:
         their offsets stayed uncommitted and the lag never fell until new events arrived. Moving to the commit
         redelivers them, and the inbox dedupes what was already handled. No commit (a broker that lost its log)
         means the start, as auto_offset_reset says."""
-        held = self._consumer.assignment()
-        for tp in self._uncommitted & held:
-            committed = await self._consumer.committed(tp)
+        consumer = self._consumer
+        assert consumer is not None  # started before the first poll
+        for tp in self._uncommitted & consumer.assignment():
+            committed = await consumer.committed(tp)
             if committed is None:
-                await self._consumer.seek_to_beginning(tp)
+                await consumer.seek_to_beginning(tp)
             else:
-                self._consumer.seek(tp, committed)
+                consumer.seek(tp, committed)
         self._uncommitted.clear()
 
     async def _handle(self, batch: list[Consumed], records: dict[TopicPartition, list[ConsumerRecord]]) -> bool:
