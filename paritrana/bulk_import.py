@@ -184,11 +184,6 @@ def iter_batches(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start:start + size]
 
 
-def category_of(row: SourceRow, default: str | None) -> str | None:
-    text = row.values.get("category") or ""
-    return category_code(text) if text else default
-
-
 # The error report is for office staff: Bahasa Indonesia, with the English code beside it for support.
 PESAN: dict[str, str] = {
     "missing": "Kolom wajib diisi.",

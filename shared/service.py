@@ -27,7 +27,7 @@ from shared.access import AccessStore, Principal, require_scope
 from shared.access.rate_limit import RateLimiter
 from shared.clock import Clock
 from shared.database import Database
-from shared.http import ApiError, BodyGuard, ErrorBody, install_error_handlers
+from shared.http import BodyGuard, ErrorBody, HttpProblem, install_error_handlers
 from shared.kafka import EventConsumer, EventProducer, Handler
 from shared.observability import configure_logging, health_router
 from shared.settings import ServiceName, Settings
@@ -231,7 +231,7 @@ def clock_router(runtime: Runtime) -> APIRouter:
                 responses={403: {"description": "Not an admin key, or not in dev mode"}})
     async def set_clock(body: ClockIn, _admin: Annotated[Principal, Depends(require_scope("admin"))]) -> dict[str, Any]:
         if runtime.settings.mode != "dev":
-            raise ApiError(403, "clock_fixed", "The clock can only be moved in dev mode.", field="now")
+            raise HttpProblem(403, "clock_fixed", "The clock can only be moved in dev mode.", field="now")
         runtime.clock.set(body.now)
         return view()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from shared.outbox import republish_command
+from paritrana.outbox_commands import republish_command
 
 from services.enrolment.app import MIGRATIONS
 from services.enrolment.models import outbox

@@ -11,11 +11,11 @@ from datetime import datetime, timezone
 import click
 from sqlalchemy import func, insert, select
 
+from paritrana.outbox_commands import republish_command
 from shared.clock import Clock
 from shared.database import Database
 from shared.events import BudgetAllocated, InvalidEvent, parse_event
 from shared.kafka import EventConsumer, EventProducer, read_to_end
-from shared.outbox import republish_command
 from shared.settings import Settings, get_settings
 from shared.topics import DECISIONS, WORKERS
 

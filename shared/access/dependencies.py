@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.access.keys import AccessStore, Principal
-from shared.http import ApiError
+from shared.http import HttpProblem
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer prt_…`")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The same API key, as a header")
@@ -20,19 +20,19 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
         credentials: HTTPAuthorizationCredentials | None = await _bearer(request)
         presented = credentials.credentials if credentials else await _header(request)
         if not presented:
-            raise ApiError(401, "unauthenticated", "An API key is required.", field="Authorization",
+            raise HttpProblem(401, "unauthenticated", "An API key is required.", field="Authorization",
                            headers={"WWW-Authenticate": "Bearer"})
         store: AccessStore = request.app.state.access
         principal = await store.authenticate(presented)
         if principal is None:
-            raise ApiError(401, "invalid_key", "The API key is unknown or revoked.", field="Authorization",
+            raise HttpProblem(401, "invalid_key", "The API key is unknown or revoked.", field="Authorization",
                            headers={"WWW-Authenticate": "Bearer"})
         wait = request.app.state.rate_limiter.take(principal.key_id, principal.rate_limit_per_second)
         if wait > 0:
-            raise ApiError(429, "rate_limited", "Too many requests for this key; retry after the given seconds.",
+            raise HttpProblem(429, "rate_limited", "Too many requests for this key; retry after the given seconds.",
                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
         if not principal.has_scope(scope):
-            raise ApiError(403, "missing_scope", f"This key lacks the {scope} scope.")
+            raise HttpProblem(403, "missing_scope", f"This key lacks the {scope} scope.")
         request.state.principal = principal
         return principal
 
@@ -43,4 +43,4 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
 def forbid_outside(principal: Principal, region_code: str) -> None:
     """403 for a region the key may not act in: the same answer whether or not anything exists there."""
     if not principal.may_act_in(region_code):
-        raise ApiError(403, "outside_region", "This key may not act in that region.")
+        raise HttpProblem(403, "outside_region", "This key may not act in that region.")

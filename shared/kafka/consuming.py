@@ -1,0 +1,255 @@
+"""Consuming: a batch consumer in a group, with offsets committed after the handler and rebalances accounted for.
+
+The consumer's contract: a handler receives a polled batch of parsed events and commits its own database
+transaction; only then are the offsets committed. A crash in between redelivers the batch, so handlers dedupe by
+event id (an inbox table) and the effect is exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaError
+from sqlalchemy.exc import IntegrityError
+
+from shared import metrics
+from shared.events import Envelope, InvalidEvent, parse_event
+from shared.failures import is_transient
+from shared.kafka.dead_letters import send_to_dead_letters
+from shared.kafka.producing import EventProducer
+from shared.kafka.reading import partition_end
+from shared.kafka.retry import Stopped, retrying, start_with_backoff
+from shared.settings import Settings
+
+log = logging.getLogger(__package__)
+
+
+def consumer_group(settings: Settings, service: str) -> str:
+    """The consumer group a service's consumers join."""
+    return f"{settings.kafka_client_prefix}-{service}"
+
+
+@dataclass(frozen=True)
+class Consumed:
+    event: Envelope[Any]
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+
+    @classmethod
+    def of(cls, record: ConsumerRecord) -> "Consumed":
+        """The parsed record; raises InvalidEvent for what no handler can take."""
+        return cls(parse_event(record.value), record.topic, record.partition, record.offset,
+                   record.key.decode(errors="replace") if record.key else None)
+
+
+Handler = Callable[[list[Consumed]], Awaitable[None]]
+
+INTEGRITY_RETRIES = 3
+
+
+class Rebalances(ConsumerRebalanceListener):
+    """Counts the group's rebalances, and cancels an offset commit that would otherwise outlive one.
+
+    aiokafka retries a commit through a broker outage and sends it with whatever generation the member holds by
+    then. After a broker that lost its log (Tansu, in memory) comes back, such a commit lands in the new generation
+    with the old log's offsets, and the group then skips the new log up to them. Revocation runs before the member
+    joins again, so a commit cancelled there never reaches the new generation."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.commit: asyncio.Task[None] | None = None
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        self.count += 1
+        if self.commit is not None and not self.commit.done():
+            self.commit.cancel()
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.count += 1
+
+
+class EventConsumer:
+    """Polls batches, dead-letters what cannot be parsed or handled, and commits offsets after the handler."""
+
+    def __init__(self, settings: Settings, service: str, topics: Sequence[str], handler: Handler, *,
+                 group_id: str | None = None, producer: EventProducer, max_records: int = 500) -> None:
+        self.settings, self.service, self.topics, self.handler = settings, service, list(topics), handler
+        self.group_id = group_id or consumer_group(settings, service)
+        self.producer = producer
+        self.max_records = max_records
+        self._consumer: AIOKafkaConsumer | None = None
+        self._stopping = asyncio.Event()
+        self._reported: set[tuple[str, int]] = set()
+        self.rebalances = Rebalances()
+        # Partitions whose handled batch went uncommitted: read again from the last commit before the next poll.
+        self._uncommitted: set[TopicPartition] = set()
+        self.running = False
+
+    def _make(self) -> AIOKafkaConsumer:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap_servers,
+            client_id=f"{self.settings.kafka_client_prefix}-{self.service}",
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=600_000,
+            session_timeout_ms=self.settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=max(100, self.settings.kafka_session_timeout_ms // 6),
+        )
+        consumer.subscribe(self.topics, listener=self.rebalances)
+        return consumer
+
+    async def run(self) -> None:
+        """Consume until stop() is called. Meant to run as a background task for the service's lifetime."""
+        try:
+            self._consumer = await start_with_backoff(self._make, f"{self.service} consumer", self._stopping)
+        except asyncio.CancelledError:
+            return
+        self.running = True
+
+        def failed(exc: Exception, delay: float) -> None:
+            log.error("%s: consumer loop failed, polling again in %.1fs", self.service, delay, exc_info=exc)
+
+        # Any error: a consumer that died here would stop the service consuming silently.
+        polls = retrying(Exception, failed, cap=10.0, stopping=self._stopping)
+        try:
+            while not self._stopping.is_set():
+                await polls(self._poll)
+        except Stopped:
+            pass
+        finally:
+            self.running = False
+            await self._consumer.stop()
+
+    async def _poll(self) -> None:
+        assert self._consumer is not None
+        if self._uncommitted:
+            await self._rewind()
+        rebalances = self.rebalances.count  # before the poll: what it returns may predate a rebalance
+        records = await self._consumer.getmany(timeout_ms=200, max_records=self.max_records)
+        if records:
+            await self._process(records, rebalances)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+
+    async def _process(self, records: dict[TopicPartition, list[ConsumerRecord]], rebalances: int) -> None:
+        started = time.perf_counter()
+        good: list[Consumed] = []
+        for messages in records.values():
+            for m in messages:
+                try:
+                    good.append(Consumed.of(m))
+                except InvalidEvent as exc:
+                    await send_to_dead_letters(self.producer, self.service, m, str(exc), known_event=False)
+        if good and not await self._handle(good, records):
+            return  # stopping in the middle of a retry: offsets stay uncommitted, the batch comes back
+        for c in good:
+            metrics.EVENTS_CONSUMED.labels(self.service, c.topic, c.event.type).inc()
+        await self._commit({tp: messages[-1].offset + 1 for tp, messages in records.items()}, rebalances)
+        metrics.BATCH_SECONDS.labels(self.service).observe(time.perf_counter() - started)
+
+    async def _commit(self, offsets: dict[TopicPartition, int], rebalances: int) -> None:
+        """Commit a batch's offsets, unless the group rebalanced since the batch was polled: whoever holds the
+        partitions now starts from the last commit, redelivers the batch, and the inbox dedupes it."""
+        if self.rebalances.count != rebalances:
+            log.info("%s: the group rebalanced during a batch; leaving its offsets uncommitted", self.service)
+            self._uncommitted.update(offsets)
+            return
+        assert self._consumer is not None  # started before the first poll
+        commit = self.rebalances.commit = asyncio.ensure_future(self._consumer.commit(offsets))
+        try:
+            await commit
+        except (CommitFailedError, KafkaError) as exc:
+            log.warning("%s: offset commit failed after rebalance (%s)", self.service, type(exc).__name__)
+            self._uncommitted.update(offsets)
+        except asyncio.CancelledError:
+            if not commit.cancelled() or asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                raise  # the consumer itself is being cancelled
+            log.info("%s: a rebalance cancelled an offset commit; the batch will be redelivered", self.service)
+            self._uncommitted.update(offsets)
+        finally:
+            self.rebalances.commit = None
+
+    async def _rewind(self) -> None:
+        """Move each uncommitted partition this member still holds back to the group's last commit.
+
+        A rebalance hands a member fresh positions read from the last commit, but a poll that overlaps the
+        rebalance can already return records fetched from those positions, so a batch that looks older than the
+        rebalance may not be. When this member keeps the partition, nothing else would read those records again:
+        their offsets stayed uncommitted and the lag never fell until new events arrived. Moving to the commit
+        redelivers them, and the inbox dedupes what was already handled. No commit (a broker that lost its log)
+        means the start, as auto_offset_reset says."""
+        consumer = self._consumer
+        assert consumer is not None  # started before the first poll
+        for tp in self._uncommitted & consumer.assignment():
+            committed = await consumer.committed(tp)
+            if committed is None:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, committed)
+        self._uncommitted.clear()
+
+    async def _handle(self, batch: list[Consumed], records: dict[TopicPartition, list[ConsumerRecord]]) -> bool:
+        if self._stopping.is_set():
+            return False
+        collisions = 0
+
+        def worth_retrying(exc: Exception) -> bool:
+            # Another member handling the same events after a rebalance collides on the inbox's primary key; once
+            # its transaction is in, the retry finds those ids already claimed.
+            nonlocal collisions
+            collided = isinstance(exc, IntegrityError) and collisions < INTEGRITY_RETRIES
+            collisions += collided
+            return is_transient(exc) or isinstance(exc, KafkaConnectionError) or collided
+
+        def retried(exc: Exception, delay: float) -> None:
+            metrics.HANDLER_RETRIES.labels(self.service).inc()
+            log.warning("%s: transient failure (%s), retrying batch in %.1fs", self.service, type(exc).__name__, delay)
+
+        try:
+            await retrying(worth_retrying, retried, cap=10.0, stopping=self._stopping)(self.handler, batch)
+            return True
+        except Stopped:
+            return False  # stopping in the middle of a retry
+        except Exception as exc:  # noqa: BLE001 - what is not worth retrying is the event's fault
+            if len(batch) == 1:
+                await send_to_dead_letters(self.producer, self.service, self._record_of(batch[0], records),
+                                           f"handler failed: {type(exc).__name__}")
+                return True
+            # Find the event at fault: one at a time, in order, so per-region order holds.
+            for single in batch:
+                if not await self._handle([single], records):
+                    return False
+            return True
+
+    @staticmethod
+    def _record_of(c: Consumed, records: dict[TopicPartition, list[ConsumerRecord]]) -> ConsumerRecord:
+        messages = records[TopicPartition(c.topic, c.partition)]
+        return next(m for m in messages if m.offset == c.offset)
+
+    async def lag(self) -> dict[tuple[str, int], int]:
+        """Messages per assigned partition not yet committed by this group."""
+        if self._consumer is None or not self.running:
+            return {}
+        assigned = list(self._consumer.assignment())
+        ends = await self._consumer.end_offsets(assigned) if assigned else {}
+        result = {}
+        for tp in assigned:
+            end = partition_end(self._consumer, tp, ends.get(tp, 0))
+            committed = await self._consumer.committed(tp) or 0
+            result[(tp.topic, tp.partition)] = max(0, end - committed)
+            metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(result[(tp.topic, tp.partition)])
+        # A partition moved to another member is its lag to report now; a stale figure here would hold alerts up.
+        for topic, partition in self._reported - result.keys():
+            metrics.CONSUMER_LAG.remove(self.service, topic, str(partition))
+        self._reported = set(result)
+        return result
