@@ -22,7 +22,7 @@ from shared.http import ApiError, ErrorBody
 from shared.regions import region
 from shared.settings import Settings
 from shared.vocabulary import (
-    DEFAULT_PROGRAMME, PROVINCE_PATTERN, REGION_PATTERN, FiscalMonth, Month, ProvinceCode, RegionCode,
+    DEFAULT_PROGRAMME, LAST_MONTH, PROVINCE_PATTERN, REGION_PATTERN, FiscalMonth, Month, ProvinceCode, RegionCode,
 )
 
 from services.subsidy import service
@@ -61,11 +61,11 @@ Admin = Annotated[Principal, Depends(require_scope("admin"))]
 RegionPath = Annotated[str, Path(pattern=REGION_PATTERN, examples=["36.72"],
                                  description="A province (`PP`) or regency/city (`PP.KK`) code")]
 YearPath = Annotated[int, Path(ge=FIRST_YEAR, le=LAST_YEAR)]
-MonthPath = Annotated[int, Path(ge=1, le=12)]
+MonthPath = Annotated[int, Path(ge=1, le=LAST_MONTH)]
 YearQuery = Annotated[int | None, Query(ge=FIRST_YEAR, le=LAST_YEAR, description="Fiscal year; today's by default")]
 
-UNKNOWN_REGION = {"model": ErrorBody, "description": "Invalid input, or a region code no province or regency/city "
-                                                      "has (`unknown_region`, field `region_code`)"}
+# Reference data decides this 422, so the schema cannot: a code of the right shape that no region has.
+UNKNOWN_REGION = "a region code no province or regency/city has (`unknown_region`, field `region_code`)"
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody},
     422: {"model": ErrorBody},
@@ -336,7 +336,8 @@ def _unknown_region() -> ApiError:
 @router.put("/budgets/{region_code}/{year}/lines", summary="Record a budget's funding lines (APBD, APBD-P)",
             responses={409: {"model": ErrorBody, "description": "The lines add up to less than is already committed "
                                                                 "(`allocation_below_committed`)"},
-                       422: UNKNOWN_REGION})
+                       422: {"model": ErrorBody, "description": f"Invalid input, {UNKNOWN_REGION}, or two lines "
+                                                                f"under one `line_id` (field `lines`)"}})
 async def put_lines(region_code: RegionPath, year: YearPath, body: LinesIn, principal: Admin, database: DatabaseDep,
                     clock: ClockDep, pace_days: PaceDays) -> AmendedBudgetOut:
     forbid_outside(principal, region_code)
@@ -391,7 +392,7 @@ async def list_budgets(principal: Reader, database: DatabaseDep, clock: ClockDep
 
 
 @router.get("/ledger/{region_code}/{year}", summary="Member-months and rupiah per month, with adjustments",
-            responses={422: UNKNOWN_REGION})
+            responses={422: {"model": ErrorBody, "description": f"Invalid input, or {UNKNOWN_REGION}"}})
 async def get_ledger(region_code: RegionPath, year: YearPath, principal: Reader, database: DatabaseDep) -> LedgerOut:
     forbid_outside(principal, region_code)
     try:
