@@ -1,51 +1,87 @@
 """The subsidy API: budgets and their funding lines, the monthly ledger, invoices, rates and the monthly close.
 
-Reads need registrations:read (or admin); changes need admin. A key only sees the regions it may act in, and a
-region outside them answers 403 whether or not anything exists there.
+Routes parse, authorise, call ``service`` and shape its answer into the response models below. Reads need
+registrations:read (or admin); changes need admin. A key only sees the regions it may act in, and a region outside
+them answers 403 whether or not anything exists there.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from lokal import format_rupiah
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.access import Principal, require_scope
 from shared.access.dependencies import forbid_outside
+from shared.clock import Clock
+from shared.database import Database
 from shared.http import ApiError, ErrorBody
-from shared.outbox import enqueue
 from shared.regions import region
-from shared.service import Runtime
-
-from services.subsidy import repository
-from services.subsidy.domain import (
-    DEFAULT_PROGRAMME, LAST_MONTH, THRESHOLDS, BudgetState, Line, RateBook, ThresholdCrossed, UnpricedMonth,
-    amend, fundable_members, projected_exhaustion, spent_to_date, utilisation,
+from shared.settings import Settings
+from shared.vocabulary import (
+    DEFAULT_PROGRAMME, LAST_MONTH, PROVINCE_PATTERN, REGION_PATTERN, FiscalMonth, Month, ProvinceCode, RegionCode,
 )
-from services.subsidy.metrics import record_utilisation
-from services.subsidy.models import outbox
-from services.subsidy.producers import allocated_event, threshold_event
 
+from services.subsidy import service
+from services.subsidy.domain import (
+    AllocationBelowCommitted, BudgetNotFound, FundingSource, Line, MonthNotStarted, UnknownRegion,
+)
+
+LINE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+
+
+# --- what a route depends on, read from app.state (services/subsidy/app.py puts it there) ---
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+def get_pace_days(request: Request) -> int:
+    """The window of "the recent pace" a budget's projected exhaustion is read from."""
+    settings: Settings = request.app.state.settings
+    return settings.subsidy_pace_days
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+PaceDays = Annotated[int, Depends(get_pace_days)]
 Reader = Annotated[Principal, Depends(require_scope("registrations:read"))]
 Admin = Annotated[Principal, Depends(require_scope("admin"))]
-RegionPath = Annotated[str, Path(pattern=r"^\d{2}(\.\d{2})?$", examples=["36.72"])]
-YearPath = Annotated[int, Path(ge=2000, le=2100)]
-MonthPath = Annotated[int, Path(ge=1, le=12)]
+
+RegionPath = Annotated[str, Path(pattern=REGION_PATTERN, examples=["36.72"],
+                                 description="A province (`PP`) or regency/city (`PP.KK`) code")]
+YearPath = Annotated[int, Path(ge=FIRST_YEAR, le=LAST_YEAR)]
+MonthPath = Annotated[int, Path(ge=1, le=LAST_MONTH)]
+YearQuery = Annotated[int | None, Query(ge=FIRST_YEAR, le=LAST_YEAR, description="Fiscal year; today's by default")]
+
+# Reference data decides this 422, so the schema cannot: a code of the right shape that no region has.
+UNKNOWN_REGION = "a region code no province or regency/city has (`unknown_region`, field `region_code`)"
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody},
     422: {"model": ErrorBody},
 }
 
+router = APIRouter(prefix="/v1", responses=ERRORS)
+
+
+# --- request bodies ---
 
 class FundingLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    line_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", examples=["apbd-2024"],
+    line_id: str = Field(pattern=LINE_ID_PATTERN, examples=["apbd-2024"],
                          description="Your name for the line; the same id in a later PUT amends it")
-    source: Literal["apbd_kabkota", "apbd_provinsi", "dana_desa", "csr"]
+    source: FundingSource
     amount_rupiah: int = Field(ge=0, le=10**15, strict=True, description="Whole rupiah")
     legal_reference: str = Field(min_length=1, max_length=200, examples=["Perda Kota Cilegon 5/2023 (APBD 2024)"])
 
@@ -53,7 +89,8 @@ class FundingLineIn(BaseModel):
 class LinesIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    lines: list[FundingLineIn] = Field(max_length=100, description="Every line of the budget after this amendment")
+    lines: list[FundingLineIn] = Field(max_length=100, description="Every line of the budget after this amendment; "
+                                                                   "`line_id` values unique")
 
     @field_validator("lines")
     @classmethod
@@ -64,228 +101,353 @@ class LinesIn(BaseModel):
         return lines
 
 
-def _formatted(**amounts: int) -> dict[str, str]:
-    return {name: format_rupiah(value) for name, value in amounts.items()}
+# --- response bodies: every amount in whole rupiah, with a `Rp16.800`-style companion for people ---
 
+Formatted = Annotated[str, Field(examples=["Rp16.800"], description="The amount as an office writes it")]
+Instant = Annotated[str, Field(description="ISO 8601 date and time", examples=["2024-03-15T02:00:00+00:00"])]
+RegionName = Annotated[str | None, Field(description="The region's name; null for a code with no region")]
+
+
+class BudgetAmounts(BaseModel):
+    allocation: Formatted
+    committed: Formatted
+    spent_to_date: Formatted
+    remaining: Formatted
+
+
+class BudgetSummaryOut(BaseModel):
+    region_code: RegionCode
+    region_name: RegionName
+    fiscal_year: int
+    allocation_rupiah: int
+    committed_rupiah: int
+    spent_to_date_rupiah: int
+    remaining_rupiah: int
+    funded_members: int
+    utilisation_percent: float = Field(description="Committed over allocation, in percent, two decimals")
+    projected_exhaustion_month: FiscalMonth | None = Field(
+        description="The month the remainder runs out at the recent pace; null if not within the fiscal year")
+    fundable_members_rest_of_year: int
+    thresholds_crossed: list[Literal[80, 95, 100]]
+    as_of: date
+    formatted: BudgetAmounts
+
+
+class FundingLineOut(BaseModel):
+    line_id: str
+    source: FundingSource
+    amount_rupiah: int
+    legal_reference: str
+    amount: Formatted
+
+
+class AmendmentOut(BaseModel):
+    revision: int
+    line_id: str
+    change: Literal["added", "changed", "removed", "restored"]
+    source: FundingSource
+    amount_before_rupiah: int | None
+    amount_after_rupiah: int | None
+    legal_reference: str
+    changed_by: str = Field(description="The id of the API key that made the change, or `replay`")
+    changed_at: Instant
+
+
+class BudgetOut(BudgetSummaryOut):
+    lines: list[FundingLineOut]
+    amendments: list[AmendmentOut]
+
+
+class LineChangeOut(BaseModel):
+    line_id: str
+    change: Literal["added", "changed", "removed"]
+    amount_before_rupiah: int | None
+    amount_after_rupiah: int | None
+
+
+class AmendedBudgetOut(BudgetOut):
+    changes: list[LineChangeOut] = Field(description="What this request changed; empty if the lines were the same")
+
+
+class ProvinceTotals(BaseModel):
+    allocation_rupiah: int
+    committed_rupiah: int
+    spent_to_date_rupiah: int
+    remaining_rupiah: int
+    funded_members: int
+    formatted: BudgetAmounts
+
+
+class ProvinceBudgetsOut(BaseModel):
+    province_code: ProvinceCode
+    province_name: RegionName
+    fiscal_year: int
+    budgets: list[BudgetSummaryOut]
+    totals: ProvinceTotals
+
+
+class LedgerAmounts(BaseModel):
+    amount: Formatted
+    adjustment: Formatted
+    amount_due: Formatted
+
+
+class LedgerMonthOut(BaseModel):
+    month: Month
+    members: int
+    amount_rupiah: int
+    adjustment_members: int
+    adjustment_rupiah: int
+    amount_due_rupiah: int
+    closed: bool
+    formatted: LedgerAmounts
+
+
+class AdjustmentOut(BaseModel):
+    registration_id: str
+    covered_month: FiscalMonth
+    billed_month: FiscalMonth
+    members: int = Field(description="+1 for late coverage, -1 for a late end")
+    amount_rupiah: int
+    recorded_at: Instant
+
+
+class LedgerOut(BaseModel):
+    region_code: RegionCode
+    region_name: RegionName
+    fiscal_year: int
+    months: list[LedgerMonthOut]
+    member_months: int
+    total_rupiah: int
+    total: Formatted
+    adjustments: list[AdjustmentOut]
+
+
+class InvoiceOut(BaseModel):
+    region_code: RegionCode
+    region_name: RegionName
+    members: int
+    amount_rupiah: int
+    adjustment_members: int
+    adjustment_rupiah: int
+    amount_due_rupiah: int
+    amount_due: Formatted
+
+
+class InvoicesOut(BaseModel):
+    fiscal_year: int
+    month: Month
+    status: Literal["open", "closed"]
+    closed_at: Instant | None
+    invoices: list[InvoiceOut]
+    total_due_rupiah: int
+    total_due: Formatted
+
+
+class ClosedMonthOut(InvoicesOut):
+    closed_now: bool = Field(description="False if the month was closed already")
+
+
+class RateOut(BaseModel):
+    programme: str
+    component: str
+    amount_rupiah: int
+    amount: Formatted
+    valid_from: date
+    valid_to: date | None = Field(description="The last day in force (inclusive); null while open")
+    legal_reference: str
+
+
+class MonthlyPremiumOut(BaseModel):
+    month: Month
+    amount_rupiah: int | None = Field(description="Null where no rate is in force")
+    amount: Formatted | None
+
+
+class RatesOut(BaseModel):
+    rates: list[RateOut]
+    programme: str
+    fiscal_year: int
+    monthly: list[MonthlyPremiumOut]
+
+
+# --- shaping ---
 
 def _region_name(code: str) -> str | None:
     r = region(code)
     return r.name if r else None
 
 
-def _known_region(code: str) -> None:
-    if region(code) is None:
-        raise ApiError(422, "unknown_region", "No province or regency/city has this code.", field="region_code")
+def _budget_amounts(allocation: int, committed: int, spent_to_date: int, remaining: int) -> BudgetAmounts:
+    return BudgetAmounts(allocation=format_rupiah(allocation), committed=format_rupiah(committed),
+                         spent_to_date=format_rupiah(spent_to_date), remaining=format_rupiah(remaining))
 
 
-def routes(runtime: Runtime) -> APIRouter:
-    router = APIRouter(prefix="/v1", responses=ERRORS)
-    database, clock = runtime.database, runtime.clock
-    pace_days = runtime.settings.subsidy_pace_days
+def _summary(v: service.BudgetView) -> dict[str, Any]:
+    b = v.budget
+    return {
+        "region_code": b.region_code, "region_name": _region_name(b.region_code), "fiscal_year": b.fiscal_year,
+        "allocation_rupiah": b.allocation_rupiah, "committed_rupiah": b.committed_rupiah,
+        "spent_to_date_rupiah": v.spent_to_date_rupiah, "remaining_rupiah": v.remaining_rupiah,
+        "funded_members": b.funded_members, "utilisation_percent": v.utilisation_percent,
+        "projected_exhaustion_month": v.projected_exhaustion_month,
+        "fundable_members_rest_of_year": v.fundable_members_rest_of_year,
+        "thresholds_crossed": v.thresholds_crossed, "as_of": v.as_of,
+        "formatted": _budget_amounts(b.allocation_rupiah, b.committed_rupiah, v.spent_to_date_rupiah,
+                                     v.remaining_rupiah),
+    }
 
-    async def views(session: Any, rows: list[Any], book: RateBook) -> list[dict[str, Any]]:
-        """Budget summaries with batch queries: one for the ledgers, two for the recent pace."""
-        today, now = clock.today(), clock.now()
-        ledgers = await repository.ledger_of(session, [r.region_code for r in rows], rows[0].fiscal_year) if rows \
-            else {}
-        pace = await repository.committed_since(session, [r.id for r in rows], now - timedelta(days=pace_days))
-        out = []
-        for r in rows:
-            remaining = max(0, r.allocation_rupiah - r.committed_rupiah)
-            spent = spent_to_date({m: x.amount_rupiah for m, x in ledgers.get(r.region_code, {}).items()},
-                                  r.fiscal_year, today)
-            out.append({
-                "region_code": r.region_code,
-                "region_name": _region_name(r.region_code),
-                "fiscal_year": r.fiscal_year,
-                "allocation_rupiah": r.allocation_rupiah,
-                "committed_rupiah": r.committed_rupiah,
-                "spent_to_date_rupiah": spent,
-                "remaining_rupiah": remaining,
-                "funded_members": r.funded_members,
-                "utilisation_percent": round(100 * utilisation(r.committed_rupiah, r.allocation_rupiah), 2),
-                "projected_exhaustion_month": projected_exhaustion(remaining, pace.get(r.id, 0), pace_days,
-                                                                   r.fiscal_year, today),
-                "fundable_members_rest_of_year": fundable_members(remaining, book, DEFAULT_PROGRAMME,
-                                                                  r.fiscal_year, today),
-                "thresholds_crossed": [t for i, t in enumerate(THRESHOLDS) if r.thresholds_published & (1 << i)],
-                "as_of": today.isoformat(),
-                "formatted": _formatted(allocation=r.allocation_rupiah, committed=r.committed_rupiah,
-                                        spent_to_date=spent, remaining=remaining),
-            })
-        return out
 
-    async def budget_detail(session: Any, row: Any) -> dict[str, Any]:
-        [view] = await views(session, [row], await repository.rate_book(session))
-        view["lines"] = [
-            {"line_id": x.line_id, "source": x.source, "amount_rupiah": x.amount_rupiah,
-             "legal_reference": x.legal_reference, "amount": format_rupiah(x.amount_rupiah)}
-            for x in await repository.current_lines(session, row.id)
-        ]
-        view["amendments"] = [
-            {"revision": h.revision, "line_id": h.line_id, "change": h.change, "source": h.source,
-             "amount_before_rupiah": h.amount_before_rupiah, "amount_after_rupiah": h.amount_after_rupiah,
-             "legal_reference": h.legal_reference, "changed_by": h.changed_by,
-             "changed_at": h.changed_at.isoformat()}
-            for h in await repository.line_history(session, row.id)
-        ]
-        return view
+def _budget(detail: service.BudgetDetail) -> dict[str, Any]:
+    return {
+        **_summary(detail.view),
+        "lines": [FundingLineOut(line_id=x.line_id, source=x.source, amount_rupiah=x.amount_rupiah,
+                                 legal_reference=x.legal_reference, amount=format_rupiah(x.amount_rupiah))
+                  for x in detail.lines],
+        "amendments": [AmendmentOut(revision=h.revision, line_id=h.line_id, change=h.change,
+                                    source=h.source, amount_before_rupiah=h.amount_before_rupiah,
+                                    amount_after_rupiah=h.amount_after_rupiah, legal_reference=h.legal_reference,
+                                    changed_by=h.changed_by, changed_at=h.changed_at.isoformat())
+                       for h in detail.amendments],
+    }
 
-    @router.put("/budgets/{region_code}/{year}/lines", summary="Record a budget's funding lines (APBD, APBD-P)")
-    async def put_lines(region_code: RegionPath, year: YearPath, body: LinesIn, principal: Admin) -> dict[str, Any]:
-        forbid_outside(principal, region_code)
-        _known_region(region_code)
-        wanted = [Line(x.line_id, x.source, x.amount_rupiah, x.legal_reference) for x in body.lines]
-        now = clock.now()
-        async with database.transaction() as session:
-            budget = await repository.open_budget(session, region_code, year, now)
-            changes = amend(await repository.current_lines(session, budget.id), wanted)
-            if changes:
-                try:
-                    budget = await repository.replace_lines(session, budget, wanted, changes, principal.key_id, now)
-                except repository.AllocationBelowCommitted as exc:
-                    total = sum(x.amount_rupiah for x in wanted)
-                    raise ApiError(409, "allocation_below_committed",
-                                   f"The lines add up to {format_rupiah(total)}, below the "
-                                   f"{format_rupiah(exc.committed)} already committed to registrations.",
-                                   field="lines") from None
-                state = BudgetState(budget.id, region_code, year, budget.allocation_rupiah, budget.committed_rupiah,
-                                    budget.funded_members, budget.thresholds_published)
-                crossed = state.newly_crossed()
-                if crossed:
-                    await repository.mark_thresholds(session, budget.id, state.thresholds_published)
-                await enqueue(session, outbox, [
-                    allocated_event(region_code, year, budget.revision, budget.allocation_rupiah, wanted, now),
-                    *(threshold_event(ThresholdCrossed(region_code, year, t, state.allocation, state.committed), now)
-                      for t in crossed),
-                ])
-        if changes:
-            record_utilisation(region_code, year, budget.committed_rupiah, budget.allocation_rupiah)
-        async with database.reading() as session:
-            view = await budget_detail(session, await repository.budget_row(session, region_code, year))
-        view["changes"] = [{"line_id": c.line_id, "change": c.change, "amount_before_rupiah": c.before,
-                            "amount_after_rupiah": c.after} for c in changes]
-        return view
 
-    @router.get("/budgets/{region_code}", summary="A budget: allocation, committed, spent, remaining, projections")
-    async def get_budget(region_code: RegionPath, principal: Reader,
-                         year: Annotated[int | None, Query(ge=2000, le=2100)] = None) -> dict[str, Any]:
-        forbid_outside(principal, region_code)
-        year = year or clock.today().year
-        async with database.reading() as session:
-            row = await repository.budget_row(session, region_code, year)
-            if row is None:
-                raise ApiError(404, "budget_not_found", f"No budget for this region in {year}.",
-                               field="region_code")
-            return await budget_detail(session, row)
+def _invoices(invoices: service.Invoices, principal: Principal) -> dict[str, Any]:
+    shown = [
+        InvoiceOut(region_code=r.region_code, region_name=_region_name(r.region_code), members=r.members,
+                   amount_rupiah=r.amount_rupiah, adjustment_members=r.adjustment_members,
+                   adjustment_rupiah=r.adjustment_rupiah, amount_due_rupiah=r.amount_rupiah + r.adjustment_rupiah,
+                   amount_due=format_rupiah(r.amount_rupiah + r.adjustment_rupiah))
+        for r in invoices.lines if principal.may_act_in(r.region_code)
+    ]
+    total = sum(i.amount_due_rupiah for i in shown)
+    closed_at = invoices.closed_at
+    return {"fiscal_year": invoices.fiscal_year, "month": invoices.month,
+            "status": "closed" if closed_at else "open", "closed_at": closed_at.isoformat() if closed_at else None,
+            "invoices": shown, "total_due_rupiah": total, "total_due": format_rupiah(total)}
 
-    @router.get("/budgets", summary="Every budget in a province: the province's own and its regencies/cities'")
-    async def list_budgets(principal: Reader, province: Annotated[str, Query(pattern=r"^\d{2}$")],
-                           year: Annotated[int | None, Query(ge=2000, le=2100)] = None) -> dict[str, Any]:
-        if not (principal.may_act_in(province)
-                or any(g.startswith(province + ".") for g in principal.regions)):
-            raise ApiError(403, "outside_region", "This key may not act in that region.")
-        year = year or clock.today().year
-        async with database.reading() as session:
-            rows = [r for r in await repository.budgets_in(session, province, year)
-                    if principal.may_act_in(r.region_code)]
-            summaries = await views(session, rows, await repository.rate_book(session))
-        totals = {name: sum(s[f"{name}_rupiah"] for s in summaries)
-                  for name in ("allocation", "committed", "spent_to_date", "remaining")}
-        return {
-            "province_code": province, "province_name": _region_name(province), "fiscal_year": year,
-            "budgets": summaries,
-            "totals": {**{f"{k}_rupiah": v for k, v in totals.items()},
-                       "funded_members": sum(s["funded_members"] for s in summaries),
-                       "formatted": _formatted(**totals)},
-        }
 
-    @router.get("/ledger/{region_code}/{year}", summary="Member-months and rupiah per month, with adjustments")
-    async def get_ledger(region_code: RegionPath, year: YearPath, principal: Reader) -> dict[str, Any]:
-        forbid_outside(principal, region_code)
-        _known_region(region_code)
-        async with database.reading() as session:
-            months = (await repository.billed_ledger(session, year, [region_code])).get(region_code, {})
-            closed = await repository.closed_in(session, year)
-            carried = await repository.adjustments_billed_in(session, region_code, year)
-        rows = []
-        for m in range(1, LAST_MONTH + 1):
-            x = months.get(m)
-            members, amount = (x.members, x.amount_rupiah) if x else (0, 0)
-            adj_members, adj_amount = (x.adjustment_members, x.adjustment_rupiah) if x else (0, 0)
-            rows.append({"month": m, "members": members, "amount_rupiah": amount, "adjustment_members": adj_members,
-                         "adjustment_rupiah": adj_amount, "amount_due_rupiah": amount + adj_amount,
-                         "closed": m in closed, "formatted": _formatted(amount=amount, adjustment=adj_amount,
-                                                                        amount_due=amount + adj_amount)})
-        total = sum(r["amount_due_rupiah"] for r in rows)
-        return {
-            "region_code": region_code, "region_name": _region_name(region_code), "fiscal_year": year,
-            "months": rows,
-            "member_months": sum(r["members"] + r["adjustment_members"] for r in rows),
-            "total_rupiah": total, "total": format_rupiah(total),
-            "adjustments": [
-                {"registration_id": a.registration_id, "covered_month": f"{a.covered_year}-{a.covered_month:02d}",
-                 "billed_month": f"{a.billed_year}-{a.billed_month:02d}", "members": a.members,
-                 "amount_rupiah": a.amount_rupiah, "recorded_at": a.recorded_at.isoformat()}
-                for a in carried
-            ],
-        }
+# --- routes ---
 
-    async def invoice_document(session: Any, year: int, month: int, principal: Principal) -> dict[str, Any]:
-        state, rows = await repository.invoice_lines(session, year, month)
-        closed = state is not None and state.closed_at is not None
-        invoices = [
-            {"region_code": r.region_code, "region_name": _region_name(r.region_code), "members": r.members,
-             "amount_rupiah": r.amount_rupiah, "adjustment_members": r.adjustment_members,
-             "adjustment_rupiah": r.adjustment_rupiah, "amount_due_rupiah": r.amount_rupiah + r.adjustment_rupiah,
-             "amount_due": format_rupiah(r.amount_rupiah + r.adjustment_rupiah)}
-            for r in rows if principal.may_act_in(r.region_code)
-        ]
-        total = sum(i["amount_due_rupiah"] for i in invoices)
-        return {"fiscal_year": year, "month": month, "status": "closed" if closed else "open",
-                "closed_at": state.closed_at.isoformat() if closed else None, "invoices": invoices,
-                "total_due_rupiah": total, "total_due": format_rupiah(total)}
+def _unknown_region() -> ApiError:
+    return ApiError(422, "unknown_region", "No province or regency/city has this code.", field="region_code")
 
-    @router.get("/invoices/{year}/{month}", summary="What each region owes BPJS Ketenagakerjaan for a month")
-    async def get_invoices(year: YearPath, month: MonthPath, principal: Reader) -> dict[str, Any]:
-        async with database.reading() as session:
-            return await invoice_document(session, year, month, principal)
 
-    @router.post("/billing/{year}/{month}/close", summary="Freeze a month's invoices (idempotent)")
-    async def close(year: YearPath, month: MonthPath, principal: Admin) -> dict[str, Any]:
-        if not principal.national:
-            raise ApiError(403, "outside_region", "Closing a month closes it for every region: a national key is "
-                                                  "required.")
-        today = clock.today()
-        if (year, month) > (today.year, today.month):
-            raise ApiError(409, "month_not_started", "A month can be closed once it has begun.", field="month")
-        async with database.transaction() as session:
-            closed_now = await repository.close_month(session, year, month, clock.now())
-        async with database.reading() as session:
-            document = await invoice_document(session, year, month, principal)
-        return {**document, "closed_now": closed_now}
+@router.put("/budgets/{region_code}/{year}/lines", summary="Record a budget's funding lines (APBD, APBD-P)",
+            responses={409: {"model": ErrorBody, "description": "The lines add up to less than is already committed "
+                                                                "(`allocation_below_committed`)"},
+                       422: {"model": ErrorBody, "description": f"Invalid input, {UNKNOWN_REGION}, or two lines "
+                                                                f"under one `line_id` (field `lines`)"}})
+async def put_lines(region_code: RegionPath, year: YearPath, body: LinesIn, principal: Admin, database: DatabaseDep,
+                    clock: ClockDep, pace_days: PaceDays) -> AmendedBudgetOut:
+    forbid_outside(principal, region_code)
+    wanted = [Line(x.line_id, x.source, x.amount_rupiah, x.legal_reference) for x in body.lines]
+    try:
+        changes = await service.record_lines(database, clock, region_code, year, wanted, principal.key_id)
+    except UnknownRegion:
+        raise _unknown_region() from None
+    except AllocationBelowCommitted as exc:
+        raise ApiError(409, "allocation_below_committed",
+                       f"The lines add up to {format_rupiah(exc.allocation)}, below the "
+                       f"{format_rupiah(exc.committed)} already committed to registrations.", field="lines") from None
+    detail = await service.read_budget(database, clock, pace_days, region_code, year)
+    return AmendedBudgetOut(**_budget(detail), changes=[
+        LineChangeOut(line_id=c.line_id, change=c.change, amount_before_rupiah=c.before,
+                      amount_after_rupiah=c.after) for c in changes])
 
-    @router.get("/rates", summary="Premium rates with their validity, and a year's month-by-month premium")
-    async def get_rates(principal: Reader, programme: str = DEFAULT_PROGRAMME,
-                        year: Annotated[int | None, Query(ge=2000, le=2100)] = None) -> dict[str, Any]:
-        async with database.reading() as session:
-            rates = await repository.load_rates(session)
-        book = RateBook(rates)
-        year = year or clock.today().year
-        schedule = []
-        for m in range(1, LAST_MONTH + 1):
-            try:
-                amount = book.monthly(programme, year, m)
-            except UnpricedMonth:
-                amount = None
-            schedule.append({"month": m, "amount_rupiah": amount,
-                             "amount": format_rupiah(amount) if amount is not None else None})
-        return {
-            "rates": [{"programme": r.programme, "component": r.component, "amount_rupiah": r.amount_rupiah,
-                       "amount": format_rupiah(r.amount_rupiah), "valid_from": r.valid_from.isoformat(),
-                       "valid_to": r.valid_to.isoformat() if r.valid_to else None,
-                       "legal_reference": r.legal_reference} for r in rates],
-            "programme": programme, "fiscal_year": year, "monthly": schedule,
-        }
 
-    return router
+@router.get("/budgets/{region_code}", summary="A budget: allocation, committed, spent, remaining, projections")
+async def get_budget(region_code: RegionPath, principal: Reader, database: DatabaseDep, clock: ClockDep,
+                     pace_days: PaceDays, year: YearQuery = None) -> BudgetOut:
+    forbid_outside(principal, region_code)
+    year = year or clock.today().year
+    try:
+        detail = await service.read_budget(database, clock, pace_days, region_code, year)
+    except BudgetNotFound:
+        raise ApiError(404, "budget_not_found", f"No budget for this region in {year}.", field="region_code") from None
+    return BudgetOut(**_budget(detail))
+
+
+@router.get("/budgets", summary="Every budget in a province: the province's own and its regencies/cities'")
+async def list_budgets(principal: Reader, database: DatabaseDep, clock: ClockDep, pace_days: PaceDays,
+                       province: Annotated[str, Query(pattern=PROVINCE_PATTERN, examples=["36"])],
+                       year: YearQuery = None) -> ProvinceBudgetsOut:
+    if not (principal.may_act_in(province)
+            or any(g.startswith(province + ".") for g in principal.regions)):
+        raise ApiError(403, "outside_region", "This key may not act in that region.")
+    year = year or clock.today().year
+    views = await service.read_province(database, clock, pace_days, province, year,
+                                        principal.may_act_in)
+    allocation = sum(v.budget.allocation_rupiah for v in views)
+    committed = sum(v.budget.committed_rupiah for v in views)
+    spent = sum(v.spent_to_date_rupiah for v in views)
+    remaining = sum(v.remaining_rupiah for v in views)
+    return ProvinceBudgetsOut(
+        province_code=province, province_name=_region_name(province), fiscal_year=year,
+        budgets=[BudgetSummaryOut(**_summary(v)) for v in views],
+        totals=ProvinceTotals(allocation_rupiah=allocation, committed_rupiah=committed, spent_to_date_rupiah=spent,
+                              remaining_rupiah=remaining, funded_members=sum(v.budget.funded_members for v in views),
+                              formatted=_budget_amounts(allocation, committed, spent, remaining)),
+    )
+
+
+@router.get("/ledger/{region_code}/{year}", summary="Member-months and rupiah per month, with adjustments",
+            responses={422: {"model": ErrorBody, "description": f"Invalid input, or {UNKNOWN_REGION}"}})
+async def get_ledger(region_code: RegionPath, year: YearPath, principal: Reader, database: DatabaseDep) -> LedgerOut:
+    forbid_outside(principal, region_code)
+    try:
+        ledger = await service.read_ledger(database, region_code, year)
+    except UnknownRegion:
+        raise _unknown_region() from None
+    return LedgerOut(
+        region_code=region_code, region_name=_region_name(region_code), fiscal_year=year,
+        months=[LedgerMonthOut(
+            month=m.month, members=m.members, amount_rupiah=m.amount_rupiah, adjustment_members=m.adjustment_members,
+            adjustment_rupiah=m.adjustment_rupiah, amount_due_rupiah=m.amount_due_rupiah, closed=m.closed,
+            formatted=LedgerAmounts(amount=format_rupiah(m.amount_rupiah),
+                                    adjustment=format_rupiah(m.adjustment_rupiah),
+                                    amount_due=format_rupiah(m.amount_due_rupiah)),
+        ) for m in ledger.months],
+        member_months=ledger.member_months, total_rupiah=ledger.total_rupiah,
+        total=format_rupiah(ledger.total_rupiah),
+        adjustments=[AdjustmentOut(
+            registration_id=a.registration_id, covered_month=f"{a.covered_year}-{a.covered_month:02d}",
+            billed_month=f"{a.billed_year}-{a.billed_month:02d}", members=a.members, amount_rupiah=a.amount_rupiah,
+            recorded_at=a.recorded_at.isoformat(),
+        ) for a in ledger.adjustments],
+    )
+
+
+@router.get("/invoices/{year}/{month}", summary="What each region owes BPJS Ketenagakerjaan for a month")
+async def get_invoices(year: YearPath, month: MonthPath, principal: Reader, database: DatabaseDep) -> InvoicesOut:
+    return InvoicesOut(**_invoices(await service.read_invoices(database, year, month), principal))
+
+
+@router.post("/billing/{year}/{month}/close", summary="Freeze a month's invoices (idempotent)",
+             responses={409: {"model": ErrorBody, "description": "The month has not begun (`month_not_started`)"}})
+async def close(year: YearPath, month: MonthPath, principal: Admin, database: DatabaseDep, clock: ClockDep
+                ) -> ClosedMonthOut:
+    if not principal.national:
+        raise ApiError(403, "outside_region", "Closing a month closes it for every region: a national key is "
+                                              "required.")
+    try:
+        closed_now = await service.close_month(database, clock, year, month)
+    except MonthNotStarted:
+        raise ApiError(409, "month_not_started", "A month can be closed once it has begun.", field="month") from None
+    return ClosedMonthOut(**_invoices(await service.read_invoices(database, year, month), principal),
+                          closed_now=closed_now)
+
+
+@router.get("/rates", summary="Premium rates with their validity, and a year's month-by-month premium")
+async def get_rates(principal: Reader, database: DatabaseDep, clock: ClockDep, programme: str = DEFAULT_PROGRAMME,
+                    year: YearQuery = None) -> RatesOut:
+    schedule = await service.read_rates(database, programme, year or clock.today().year)
+    return RatesOut(
+        rates=[RateOut(programme=r.programme, component=r.component, amount_rupiah=r.amount_rupiah,
+                       amount=format_rupiah(r.amount_rupiah), valid_from=r.valid_from, valid_to=r.valid_to,
+                       legal_reference=r.legal_reference) for r in schedule.rates],
+        programme=schedule.programme, fiscal_year=schedule.fiscal_year,
+        monthly=[MonthlyPremiumOut(month=m, amount_rupiah=amount,
+                                   amount=format_rupiah(amount) if amount is not None else None)
+                 for m, amount in schedule.monthly],
+    )

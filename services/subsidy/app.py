@@ -11,7 +11,7 @@ from shared.service import Runtime
 from shared.settings import Settings, get_settings
 from shared.topics import WORKERS
 
-from services.subsidy.api import routes
+from services.subsidy.api import router
 from services.subsidy.consumers import WorkerEventHandler
 from services.subsidy.models import outbox, outbox_lease, outbox_marks
 
@@ -24,6 +24,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.add_worker(relay)
     runtime.consume([WORKERS.name], WorkerEventHandler(runtime.database, runtime.clock),
                     max_records=runtime.settings.subsidy_batch_size)
-    return runtime.app([routes(runtime)], title="Paritrana subsidy",
-                       description="Regional premium budgets at Rp16,800 per member-month, the funding gate, "
-                                   "the monthly ledger and invoices.")
+    app = runtime.app([router], title="Paritrana subsidy",
+                      description="Regional premium budgets at Rp16,800 per member-month, the funding gate, "
+                                  "the monthly ledger and invoices.")
+    # What the routes' dependencies read (services/subsidy/api.py); Runtime.app has put the clock and settings.
+    app.state.database = runtime.database
+    return app

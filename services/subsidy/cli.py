@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import click
-from sqlalchemy import func, insert, select
 
 from paritrana.outbox_commands import republish_command
 from shared.clock import Clock
@@ -19,9 +18,10 @@ from shared.kafka import EventConsumer, EventProducer, read_to_end
 from shared.settings import Settings, get_settings
 from shared.topics import DECISIONS, WORKERS
 
+from services.subsidy import service
 from services.subsidy.app import MIGRATIONS
 from services.subsidy.consumers import WorkerEventHandler
-from services.subsidy.models import budgets, funding_line_changes, funding_lines, inbox, outbox, registrations
+from services.subsidy.models import outbox
 
 
 @click.group()
@@ -47,9 +47,8 @@ class ReplayResult:
 async def restore_budgets(settings: Settings, database: Database) -> int:
     """Budgets from the latest budget.allocated of each (region, year) on subsidy.decisions, if the database has
     none: the lines are what the budget office recorded; what was committed is rebuilt by the replay."""
-    async with database.reading() as session:
-        if (await session.execute(select(func.count()).select_from(budgets))).scalar_one():
-            return 0
+    if await service.holds_budgets(database):
+        return 0
     latest: dict[tuple[str, int], BudgetAllocated] = {}
     async for records in read_to_end(settings.bootstrap_servers, [DECISIONS.name],
                                      client_id=f"{settings.kafka_client_prefix}-subsidy-replay"):
@@ -60,24 +59,7 @@ async def restore_budgets(settings: Settings, database: Database) -> int:
                 continue
             if isinstance(event.data, BudgetAllocated):
                 latest[(event.data.region_code, event.data.fiscal_year)] = event.data
-    now = datetime.now(timezone.utc)
-    async with database.transaction() as session:
-        for data in latest.values():
-            budget_id = (await session.execute(insert(budgets).values(
-                region_code=data.region_code, fiscal_year=data.fiscal_year, allocation_rupiah=data.allocation_rupiah,
-                committed_rupiah=0, funded_members=0, revision=1, thresholds_published=0, created_at=now,
-                updated_at=now).returning(budgets.c.id))).scalar_one()
-            if data.lines:
-                await session.execute(insert(funding_lines), [
-                    {"budget_id": budget_id, "line_id": x.line_id, "position": i, "source": x.source,
-                     "amount_rupiah": x.amount_rupiah, "legal_reference": x.legal_reference, "updated_at": now}
-                    for i, x in enumerate(data.lines)])
-                await session.execute(insert(funding_line_changes), [
-                    {"budget_id": budget_id, "revision": 1, "line_id": x.line_id, "change": "restored",
-                     "source": x.source, "amount_before_rupiah": None, "amount_after_rupiah": x.amount_rupiah,
-                     "legal_reference": x.legal_reference, "changed_by": "replay", "changed_at": now}
-                    for x in data.lines])
-    return len(latest)
+    return await service.restore_budgets(database, latest.values(), datetime.now(timezone.utc))
 
 
 # Events per replayed transaction. A batch costs one guarded UPDATE per budget it touches, and a replay from
@@ -94,10 +76,7 @@ async def replay(settings: Settings, *, publish: bool = False, progress=None) ->
     producer = EventProducer(settings, "subsidy")
     try:
         await database.migrate()
-        async with database.reading() as session:
-            used = (await session.execute(select(func.count()).select_from(registrations))).scalar_one() + \
-                (await session.execute(select(func.count()).select_from(inbox))).scalar_one()
-        if used:
+        if await service.holds_decisions(database):
             raise click.ClickException("the subsidy database already holds decisions; replay into an empty one "
                                        "(point PARITRANA_SUBSIDY_DATABASE_URL at a new database)")
         restored = await restore_budgets(settings, database)

@@ -1,8 +1,8 @@
 """The money rules, without I/O: pricing coverage month by month, the funding gate, releases, thresholds, billing
 months, line amendments and the projections a budget office reads.
 
-``decide`` walks a polled batch in order over in-memory snapshots of the budgets and registrations it touches and
-returns a ``Plan``; the repository then applies it with a handful of batch statements, guarded at the database.
+``decide_funding`` walks a polled batch in order over in-memory snapshots of the budgets and registrations it touches
+and returns a ``Plan``; the repository then applies it with a handful of batch statements, guarded at the database.
 """
 
 from __future__ import annotations
@@ -11,17 +11,43 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 from shared.events import Envelope, WorkerEnded, WorkerRegistered
-from shared.vocabulary import DEFAULT_PROGRAMME, LAST_MONTH
+from shared.vocabulary import LAST_MONTH, DenialReason
 
-THRESHOLDS = (80, 95, 100)
-FUNDING_SOURCES = ("apbd_kabkota", "apbd_provinsi", "dana_desa", "csr")
+Threshold = Literal[80, 95, 100]  # percent committed of the allocation
+THRESHOLDS: tuple[Threshold, ...] = get_args(Threshold)
+FundingSource = Literal["apbd_kabkota", "apbd_provinsi", "dana_desa", "csr"]
+FUNDING_SOURCES: tuple[str, ...] = get_args(FundingSource)
 
 
 class UnpricedMonth(Exception):
     """No premium rate is in force for a programme in a month: the registration cannot be priced or decided."""
+
+
+# --- refusals: what the use cases turn down, each an answer the API gives ---
+
+class UnknownRegion(Exception):
+    """No province or regency/city has this code."""
+
+
+class BudgetNotFound(Exception):
+    def __init__(self, fiscal_year: int) -> None:
+        super().__init__(f"no budget in {fiscal_year}")
+        self.fiscal_year = fiscal_year
+
+
+class AllocationBelowCommitted(Exception):
+    """An amendment would allocate less than is already committed to registrations."""
+
+    def __init__(self, allocation: int, committed: int) -> None:
+        super().__init__("allocation below committed")
+        self.allocation, self.committed = allocation, committed
+
+
+class MonthNotStarted(Exception):
+    """A month can be closed once it has begun."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +120,7 @@ class BudgetState:
                 return line_id
         return self.lines[-1][0] if self.lines else None
 
-    def newly_crossed(self) -> list[int]:
+    def newly_crossed(self) -> list[Threshold]:
         """Thresholds reached now and not yet published; marks them published."""
         crossed = [t for i, t in enumerate(THRESHOLDS)
                    if self.allocation > 0 and self.committed * 100 >= self.allocation * t
@@ -133,7 +159,7 @@ class Granted:
 @dataclass(frozen=True)
 class Denied:
     event: Envelope[WorkerRegistered]
-    reason: str  # no_allocation | budget_exhausted
+    reason: DenialReason
     schedule: tuple[tuple[int, int], ...]
     amount_rupiah: int
     remaining_rupiah: int
@@ -152,12 +178,12 @@ class Released:
 class ThresholdCrossed:
     region_code: str
     fiscal_year: int
-    threshold_percent: int
+    threshold_percent: Threshold
     allocation_rupiah: int
     committed_rupiah: int
 
 
-Decision = Granted | Denied | Released | ThresholdCrossed
+FundingDecision = Granted | Denied | Released | ThresholdCrossed
 
 
 @dataclass(frozen=True)
@@ -173,7 +199,7 @@ class LedgerChange:
 
 @dataclass
 class Plan:
-    decisions: list[Decision] = field(default_factory=list)
+    decisions: list[FundingDecision] = field(default_factory=list)
     touched_budgets: dict[int, BudgetState] = field(default_factory=dict)
     registrations: dict[str, RegistrationState] = field(default_factory=dict)  # new or changed
     ledger: list[LedgerChange] = field(default_factory=list)
@@ -189,7 +215,7 @@ def budget_keys(events: Sequence[Envelope[Any]]) -> set[tuple[str, int]]:
     return keys
 
 
-def decide(events: Sequence[Envelope[Any]], budgets: dict[tuple[str, int], BudgetState],
+def decide_funding(events: Sequence[Envelope[Any]], budgets: dict[tuple[str, int], BudgetState],
            registrations: dict[str, RegistrationState], rates: RateBook) -> Plan:
     """Decide a batch in order. The snapshots are updated in place, so later events see earlier ones' effects."""
     plan = Plan()
@@ -221,7 +247,7 @@ def _register(event: Envelope[WorkerRegistered], budgets: dict[tuple[str, int], 
     )
     registrations[registration_id] = plan.registrations[registration_id] = state
     if chosen is None:
-        reason = "budget_exhausted" if candidates else "no_allocation"
+        reason: DenialReason = "budget_exhausted" if candidates else "no_allocation"
         remaining = candidates[-1].remaining if candidates else 0
         plan.decisions.append(Denied(event, reason, schedule, cost, remaining))
         return
@@ -320,10 +346,13 @@ def billing_months_needed(changes: Iterable[LedgerChange]) -> set[tuple[int, int
 
 # --- funding lines ----------------------------------------------------------------------------------------------
 
+LineChangeKind = Literal["added", "changed", "removed"]
+
+
 @dataclass(frozen=True)
 class Line:
     line_id: str
-    source: str
+    source: FundingSource
     amount_rupiah: int
     legal_reference: str
 
@@ -331,8 +360,8 @@ class Line:
 @dataclass(frozen=True)
 class LineChange:
     line_id: str
-    change: str  # added | changed | removed
-    source: str
+    change: LineChangeKind
+    source: FundingSource
     before: int | None
     after: int | None
     legal_reference: str

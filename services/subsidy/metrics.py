@@ -5,7 +5,7 @@ from prometheus_client import Counter, Gauge
 BUDGET_UTILISATION = Gauge(
     "paritrana_budget_utilisation_ratio", "Committed over allocation per budget, 0..1", ["region_code", "fiscal_year"]
 )
-DECISIONS = Counter("paritrana_decisions_total", "Funding decisions made", ["outcome"])
+FUNDING_DECISIONS = Counter("paritrana_decisions_total", "Funding decisions made", ["outcome"])
 
 
 def record_utilisation(region_code: str, fiscal_year: int, committed: int, allocation: int) -> None:

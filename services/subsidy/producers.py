@@ -17,7 +17,7 @@ from shared.events import (
     SubsidyReleased, WorkerAttributes, new_event,
 )
 
-from services.subsidy.domain import Decision, Denied, Granted, Line, Released, ThresholdCrossed
+from services.subsidy.domain import Denied, FundingDecision, Granted, Line, Released, ThresholdCrossed
 
 SOURCE = "/paritrana/subsidy"
 NAMESPACE = uuid.UUID("5d3f3c0e-8a7b-4f0e-9a43-7c1d2b6e9f10")
@@ -36,7 +36,7 @@ def _schedule(schedule: Sequence[tuple[int, int]]) -> list[MonthlyAmount]:
     return [MonthlyAmount(month=m, amount_rupiah=a) for m, a in schedule]
 
 
-def decision_events(decisions: Sequence[Decision], now: datetime) -> list[tuple[Envelope[Any], str]]:
+def decision_events(decisions: Sequence[FundingDecision], now: datetime) -> list[tuple[Envelope[Any], str]]:
     """(event, key) pairs: subsidy.* keyed by the registration's regency/city, budget.* by the budget's region."""
     out: list[tuple[Envelope[Any], str]] = []
     for d in decisions:
@@ -57,13 +57,13 @@ def decision_events(decisions: Sequence[Decision], now: datetime) -> list[tuple[
             ), source=SOURCE, subject=str(data.registration_id), event_id=event_id("decision", d.event.id),
                 time=now), data.regency_code))
         elif isinstance(d, Released):
-            data = d.event.data
+            ending = d.event.data
             out.append((new_event(SubsidyReleased(
-                **_attributes(data), fiscal_year=d.registration.fiscal_year, end_month=min(12, max(1, d.end_month)),
+                **_attributes(ending), fiscal_year=d.registration.fiscal_year, end_month=min(12, max(1, d.end_month)),
                 months_released=len(d.schedule), amount_rupiah=d.amount_rupiah, schedule=_schedule(d.schedule),
                 funding_region_code=d.registration.funding_region_code, released_at=now,
-            ), source=SOURCE, subject=str(data.registration_id), event_id=event_id("released", d.event.id),
-                time=now), data.regency_code))
+            ), source=SOURCE, subject=str(ending.registration_id), event_id=event_id("released", d.event.id),
+                time=now), ending.regency_code))
         elif isinstance(d, ThresholdCrossed):
             out.append(threshold_event(d, now))
     return out

@@ -5,39 +5,113 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, cast
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, union_all, update
+from sqlalchemy import (
+    Column, CursorResult, Select, Table, Update, and_, bindparam, delete, func, insert, or_, select, union_all, update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.subsidy.domain import (
-    Adjustment, BudgetState, Line, LineChange, Plan, Rate, RateBook, RegistrationState,
+    Adjustment, AllocationBelowCommitted, BudgetState, FundingSource, Line, LineChange, LineChangeKind, Plan, Rate,
+    RateBook, RegistrationState,
 )
 from services.subsidy.models import (
-    adjustments, billing_months, budgets, funding_line_changes, funding_lines, invoices, ledger_months, rates,
+    adjustments, billing_months, budgets, funding_line_changes, funding_lines, inbox, invoices, ledger_months, rates,
     registrations,
 )
 
 CHUNK = 500
 
 
+# --- typed rows: what the queries below hand to the service ---
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    id: int
+    region_code: str
+    fiscal_year: int
+    allocation_rupiah: int
+    committed_rupiah: int
+    funded_members: int
+    revision: int  # bumped by every change of lines
+    thresholds_published: int  # a bit per threshold of domain.THRESHOLDS
+
+
+@dataclass(frozen=True, slots=True)
+class Amendment:
+    """One line's change in a budget's history, with what it was before."""
+
+    revision: int
+    line_id: str
+    change: LineChangeKind | Literal["restored"]  # restored: rebuilt by a replay
+    source: FundingSource
+    amount_before_rupiah: int | None
+    amount_after_rupiah: int | None
+    legal_reference: str
+    changed_by: str
+    changed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerMonth:
+    """A region's month: its coverage and the adjustments it carries, as the ledger stands or as invoiced."""
+
+    region_code: str
+    month: int
+    members: int
+    amount_rupiah: int
+    adjustment_members: int
+    adjustment_rupiah: int
+
+
+@dataclass(frozen=True, slots=True)
+class BillingMonth:
+    fiscal_year: int
+    month: int
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class BilledAdjustment:
+    """A late change to a closed month, billed in a later open one."""
+
+    registration_id: str
+    covered_year: int
+    covered_month: int
+    billed_year: int
+    billed_month: int
+    members: int
+    amount_rupiah: int
+    recorded_at: datetime
+
+
+def _columns(table: Table, row_type: type[Any]) -> list[Column[Any]]:
+    """The table's columns a typed row holds, in its fields' order, so ``row_type(*row)`` builds it."""
+    return [table.c[f.name] for f in fields(row_type)]
+
+
+def _select(table: Table, row_type: type[Any]) -> Select[Any]:
+    return select(*_columns(table, row_type))
+
+
 class ConcurrentChange(Exception):
     """A budget changed between reading it and writing it: the whole batch is decided again."""
 
 
-class AllocationBelowCommitted(Exception):
-    def __init__(self, committed: int) -> None:
-        super().__init__("allocation below committed")
-        self.committed = committed
-
-
 def _insert(session: AsyncSession, table: Any) -> Any:
     """INSERT with ON CONFLICT support on either backend."""
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
+
+
+async def _updated(session: AsyncSession, statement: Update, params: dict[str, Any] | None = None) -> int:
+    """How many rows an UPDATE changed: the guards below are conditional UPDATEs checked by their row count."""
+    result = cast(CursorResult[Any], await session.execute(statement, params))
+    return result.rowcount
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -88,14 +162,15 @@ async def lock_budgets(session: AsyncSession, keys: set[tuple[str, int]]
     return states, {s.id: Seen(s.committed, s.funded_members) for s in states.values()}
 
 
-async def _lines_of(session: AsyncSession, budget_ids: list[int]) -> dict[int, list[Any]]:
-    out: dict[int, list[Any]] = defaultdict(list)
+async def _lines_of(session: AsyncSession, budget_ids: list[int]) -> dict[int, list[Line]]:
+    out: dict[int, list[Line]] = defaultdict(list)
     if budget_ids:
-        for row in (await session.execute(
-            select(funding_lines).where(funding_lines.c.budget_id.in_(budget_ids))
+        for budget_id, *line in (await session.execute(
+            select(funding_lines.c.budget_id, *_columns(funding_lines, Line)).where(
+                funding_lines.c.budget_id.in_(budget_ids))
             .order_by(funding_lines.c.budget_id, funding_lines.c.position)
         )).all():
-            out[row.budget_id].append(row)
+            out[budget_id].append(Line(*line))
     return out
 
 
@@ -147,11 +222,11 @@ async def apply(session: AsyncSession, plan: Plan, seen: dict[int, Seen],
     """Write a decided batch. Each budget's commitment is a conditional UPDATE checked by its row count."""
     for budget in sorted(plan.touched_budgets.values(), key=lambda b: b.id):
         before = seen[budget.id]
-        result = await session.execute(_COMMIT, {
+        updated = await _updated(session, _COMMIT, {
             "b_id": budget.id, "b_committed": before.committed, "b_delta": budget.committed - before.committed,
             "b_members": budget.funded_members - before.funded_members,
             "b_thresholds": budget.thresholds_published, "b_now": now})
-        if result.rowcount != 1:
+        if updated != 1:
             raise ConcurrentChange(f"budget {budget.id}")
 
     new = [r for r in plan.registrations.values() if r.new]
@@ -200,36 +275,39 @@ async def apply(session: AsyncSession, plan: Plan, seen: dict[int, Seen],
 
 # --- budgets and lines ------------------------------------------------------------------------------------------
 
-async def budget_row(session: AsyncSession, region_code: str, fiscal_year: int, lock: bool = False) -> Any:
-    stmt = select(budgets).where(budgets.c.region_code == region_code, budgets.c.fiscal_year == fiscal_year)
-    return (await session.execute(stmt.with_for_update() if lock else stmt)).first()
+async def budget_row(session: AsyncSession, region_code: str, fiscal_year: int, lock: bool = False
+                     ) -> Budget | None:
+    stmt = _select(budgets, Budget).where(budgets.c.region_code == region_code, budgets.c.fiscal_year == fiscal_year)
+    row = (await session.execute(stmt.with_for_update() if lock else stmt)).first()
+    return Budget(*row) if row else None
 
 
 async def current_lines(session: AsyncSession, budget_id: int) -> list[Line]:
-    return [Line(r.line_id, r.source, r.amount_rupiah, r.legal_reference)
-            for r in (await _lines_of(session, [budget_id])).get(budget_id, [])]
+    return (await _lines_of(session, [budget_id])).get(budget_id, [])
 
 
-async def open_budget(session: AsyncSession, region_code: str, fiscal_year: int, now: datetime) -> Any:
+async def open_budget(session: AsyncSession, region_code: str, fiscal_year: int, now: datetime) -> Budget:
     """The budget's row, locked, created empty first if it is new."""
     await session.execute(
         _insert(session, budgets).on_conflict_do_nothing(index_elements=["region_code", "fiscal_year"]),
         [{"region_code": region_code, "fiscal_year": fiscal_year, "allocation_rupiah": 0, "committed_rupiah": 0,
           "funded_members": 0, "revision": 0, "thresholds_published": 0, "created_at": now, "updated_at": now}],
     )
-    return await budget_row(session, region_code, fiscal_year, lock=True)
+    budget = await budget_row(session, region_code, fiscal_year, lock=True)
+    assert budget is not None  # inserted above, or there already
+    return budget
 
 
-async def replace_lines(session: AsyncSession, budget: Any, wanted: Sequence[Line], changes: Sequence[LineChange],
-                        changed_by: str, now: datetime) -> Any:
+async def replace_lines(session: AsyncSession, budget: Budget, wanted: Sequence[Line], changes: Sequence[LineChange],
+                        changed_by: str, now: datetime) -> Budget:
     """Record an amendment: the new allocation (refused below what is committed), the lines, and their history."""
     allocation = sum(line.amount_rupiah for line in wanted)
-    result = await session.execute(
-        update(budgets).where(budgets.c.id == budget.id, budgets.c.committed_rupiah <= allocation)
+    changed = await _updated(
+        session, update(budgets).where(budgets.c.id == budget.id, budgets.c.committed_rupiah <= allocation)
         .values(allocation_rupiah=allocation, revision=budgets.c.revision + 1, updated_at=now)
     )
-    if result.rowcount != 1:
-        raise AllocationBelowCommitted(budget.committed_rupiah)
+    if changed != 1:
+        raise AllocationBelowCommitted(allocation, budget.committed_rupiah)
     await session.execute(delete(funding_lines).where(funding_lines.c.budget_id == budget.id))
     if wanted:
         await session.execute(insert(funding_lines), [
@@ -243,7 +321,38 @@ async def replace_lines(session: AsyncSession, budget: Any, wanted: Sequence[Lin
          "legal_reference": c.legal_reference, "changed_by": changed_by, "changed_at": now}
         for c in changes
     ])
-    return await budget_row(session, budget.region_code, budget.fiscal_year)
+    amended = await budget_row(session, budget.region_code, budget.fiscal_year)
+    assert amended is not None
+    return amended
+
+
+async def holds_budgets(session: AsyncSession) -> bool:
+    return (await session.execute(select(func.count()).select_from(budgets))).scalar_one() > 0
+
+
+async def holds_decisions(session: AsyncSession) -> bool:
+    """Whether any registration was decided or any worker event claimed: a replay needs an empty database."""
+    return ((await session.execute(select(func.count()).select_from(registrations))).scalar_one()
+            + (await session.execute(select(func.count()).select_from(inbox))).scalar_one()) > 0
+
+
+async def restore_budget(session: AsyncSession, region_code: str, fiscal_year: int, allocation: int,
+                         lines: Sequence[Line], now: datetime) -> None:
+    """A budget as a budget.allocated recorded it, at revision 1, its lines' history saying "restored" by replay."""
+    budget_id = (await session.execute(insert(budgets).values(
+        region_code=region_code, fiscal_year=fiscal_year, allocation_rupiah=allocation, committed_rupiah=0,
+        funded_members=0, revision=1, thresholds_published=0, created_at=now, updated_at=now,
+    ).returning(budgets.c.id))).scalar_one()
+    if lines:
+        await session.execute(insert(funding_lines), [
+            {"budget_id": budget_id, "line_id": x.line_id, "position": i, "source": x.source,
+             "amount_rupiah": x.amount_rupiah, "legal_reference": x.legal_reference, "updated_at": now}
+            for i, x in enumerate(lines)])
+        await session.execute(insert(funding_line_changes), [
+            {"budget_id": budget_id, "revision": 1, "line_id": x.line_id, "change": "restored", "source": x.source,
+             "amount_before_rupiah": None, "amount_after_rupiah": x.amount_rupiah,
+             "legal_reference": x.legal_reference, "changed_by": "replay", "changed_at": now}
+            for x in lines])
 
 
 async def mark_thresholds(session: AsyncSession, budget_id: int, bits: int) -> None:
@@ -251,20 +360,20 @@ async def mark_thresholds(session: AsyncSession, budget_id: int, bits: int) -> N
                           .values(thresholds_published=budgets.c.thresholds_published.op("|")(bits)))
 
 
-async def line_history(session: AsyncSession, budget_id: int) -> list[Any]:
-    return list((await session.execute(
-        select(funding_line_changes).where(funding_line_changes.c.budget_id == budget_id)
+async def line_history(session: AsyncSession, budget_id: int) -> list[Amendment]:
+    return [Amendment(*r) for r in (await session.execute(
+        _select(funding_line_changes, Amendment).where(funding_line_changes.c.budget_id == budget_id)
         .order_by(funding_line_changes.c.id)
-    )).all())
+    )).all()]
 
 
-async def budgets_in(session: AsyncSession, province_code: str, fiscal_year: int) -> list[Any]:
-    return list((await session.execute(
-        select(budgets).where(or_(budgets.c.region_code == province_code,
+async def budgets_in(session: AsyncSession, province_code: str, fiscal_year: int) -> list[Budget]:
+    return [Budget(*r) for r in (await session.execute(
+        _select(budgets, Budget).where(or_(budgets.c.region_code == province_code,
                                   budgets.c.region_code.like(f"{province_code}.%")),
                               budgets.c.fiscal_year == fiscal_year)
         .order_by(budgets.c.region_code)
-    )).all())
+    )).all()]
 
 
 async def committed_since(session: AsyncSession, budget_ids: list[int], since: datetime) -> dict[int, int]:
@@ -286,39 +395,39 @@ async def committed_since(session: AsyncSession, budget_ids: list[int], since: d
 
 # --- ledger and invoices ----------------------------------------------------------------------------------------
 
-async def ledger_of(session: AsyncSession, region_codes: list[str], fiscal_year: int) -> dict[str, dict[int, Any]]:
-    out: dict[str, dict[int, Any]] = defaultdict(dict)
+async def ledger_of(session: AsyncSession, region_codes: list[str], fiscal_year: int
+                    ) -> dict[str, dict[int, LedgerMonth]]:
+    out: dict[str, dict[int, LedgerMonth]] = defaultdict(dict)
     if region_codes:
         for r in (await session.execute(
-            select(ledger_months).where(ledger_months.c.region_code.in_(region_codes),
-                                        ledger_months.c.fiscal_year == fiscal_year)
+            _select(ledger_months, LedgerMonth).where(ledger_months.c.region_code.in_(region_codes),
+                                                      ledger_months.c.fiscal_year == fiscal_year)
         )).all():
-            out[r.region_code][r.month] = r
+            out[r.region_code][r.month] = LedgerMonth(*r)
     return out
 
 
 async def billed_ledger(session: AsyncSession, fiscal_year: int, region_codes: list[str] | None = None
-                        ) -> dict[str, dict[int, Any]]:
+                        ) -> dict[str, dict[int, LedgerMonth]]:
     """Each region's months as billed (all regions without region_codes): a closed month as its frozen invoice, an
     open one as the ledger stands. A late change to a closed month corrects that month's coverage in
     ledger_months, but it is billed once, as the adjustment an open month carries, so it is not shown here twice.
 
     One statement, so a close between reading the months' state and their rows cannot mix the two."""
-    columns = ("region_code", "month", "members", "amount_rupiah", "adjustment_members", "adjustment_rupiah")
     still_open = (
-        select(*(ledger_months.c[c] for c in columns))
+        _select(ledger_months, LedgerMonth)
         .select_from(ledger_months.outerjoin(billing_months, and_(
             billing_months.c.fiscal_year == ledger_months.c.fiscal_year,
             billing_months.c.month == ledger_months.c.month)))
         .where(ledger_months.c.fiscal_year == fiscal_year, billing_months.c.closed_at.is_(None))
     )
-    frozen = select(*(invoices.c[c] for c in columns)).where(invoices.c.fiscal_year == fiscal_year)
+    frozen = _select(invoices, LedgerMonth).where(invoices.c.fiscal_year == fiscal_year)
     if region_codes is not None:
         still_open = still_open.where(ledger_months.c.region_code.in_(region_codes))
         frozen = frozen.where(invoices.c.region_code.in_(region_codes))
-    out: dict[str, dict[int, Any]] = defaultdict(dict)
+    out: dict[str, dict[int, LedgerMonth]] = defaultdict(dict)
     for r in (await session.execute(union_all(still_open, frozen))).all():
-        out[r.region_code][r.month] = r
+        out[r.region_code][r.month] = LedgerMonth(*r)
     return out
 
 
@@ -332,9 +441,10 @@ async def whole_ledger(session: AsyncSession) -> list[tuple[str, int, int, int, 
     )).all()]
 
 
-async def billing_month(session: AsyncSession, fiscal_year: int, month: int) -> Any:
-    return (await session.execute(select(billing_months).where(
+async def billing_month(session: AsyncSession, fiscal_year: int, month: int) -> BillingMonth | None:
+    row = (await session.execute(_select(billing_months, BillingMonth).where(
         billing_months.c.fiscal_year == fiscal_year, billing_months.c.month == month))).first()
+    return BillingMonth(*row) if row else None
 
 
 async def closed_in(session: AsyncSession, fiscal_year: int) -> set[int]:
@@ -349,11 +459,12 @@ async def close_month(session: AsyncSession, fiscal_year: int, month: int, now: 
         [{"fiscal_year": fiscal_year, "month": month, "closed_at": None}],
     )
     # Waits for consumers holding the month's row, and makes later ones see it closed.
-    result = await session.execute(
-        update(billing_months).where(billing_months.c.fiscal_year == fiscal_year, billing_months.c.month == month,
-                                     billing_months.c.closed_at.is_(None)).values(closed_at=now)
+    changed = await _updated(
+        session, update(billing_months).where(billing_months.c.fiscal_year == fiscal_year,
+                                              billing_months.c.month == month,
+                                              billing_months.c.closed_at.is_(None)).values(closed_at=now)
     )
-    if result.rowcount != 1:
+    if changed != 1:
         return False
     rows = (await session.execute(
         select(ledger_months).where(ledger_months.c.fiscal_year == fiscal_year, ledger_months.c.month == month)
@@ -370,33 +481,36 @@ async def close_month(session: AsyncSession, fiscal_year: int, month: int, now: 
     return True
 
 
-async def invoice_lines(session: AsyncSession, fiscal_year: int, month: int) -> tuple[Any, list[Any]]:
+async def invoice_lines(session: AsyncSession, fiscal_year: int, month: int
+                        ) -> tuple[BillingMonth | None, list[LedgerMonth]]:
     """A month's billing row and its invoices: frozen if it is closed, what they would be if it closed now."""
     state = await billing_month(session, fiscal_year, month)
     closed = state is not None and state.closed_at is not None
     return state, await (invoices_of if closed else open_month_lines)(session, fiscal_year, month)
 
 
-async def invoices_of(session: AsyncSession, fiscal_year: int, month: int) -> list[Any]:
-    return list((await session.execute(
-        select(invoices).where(invoices.c.fiscal_year == fiscal_year, invoices.c.month == month)
+async def invoices_of(session: AsyncSession, fiscal_year: int, month: int) -> list[LedgerMonth]:
+    return [LedgerMonth(*r) for r in (await session.execute(
+        _select(invoices, LedgerMonth).where(invoices.c.fiscal_year == fiscal_year, invoices.c.month == month)
         .order_by(invoices.c.region_code)
-    )).all())
+    )).all()]
 
 
-async def open_month_lines(session: AsyncSession, fiscal_year: int, month: int) -> list[Any]:
+async def open_month_lines(session: AsyncSession, fiscal_year: int, month: int) -> list[LedgerMonth]:
     """What a month's invoices would be if it were closed now."""
-    return list((await session.execute(
-        select(ledger_months).where(ledger_months.c.fiscal_year == fiscal_year, ledger_months.c.month == month,
-                                    or_(ledger_months.c.members != 0, ledger_months.c.adjustment_rupiah != 0,
-                                        ledger_months.c.amount_rupiah != 0))
+    return [LedgerMonth(*r) for r in (await session.execute(
+        _select(ledger_months, LedgerMonth).where(
+            ledger_months.c.fiscal_year == fiscal_year, ledger_months.c.month == month,
+            or_(ledger_months.c.members != 0, ledger_months.c.adjustment_rupiah != 0,
+                ledger_months.c.amount_rupiah != 0))
         .order_by(ledger_months.c.region_code)
-    )).all())
+    )).all()]
 
 
-async def adjustments_billed_in(session: AsyncSession, region_code: str, fiscal_year: int) -> list[Any]:
-    return list((await session.execute(
-        select(adjustments).where(adjustments.c.region_code == region_code,
-                                  adjustments.c.billed_year == fiscal_year)
+async def adjustments_billed_in(session: AsyncSession, region_code: str, fiscal_year: int
+                                ) -> list[BilledAdjustment]:
+    return [BilledAdjustment(*r) for r in (await session.execute(
+        _select(adjustments, BilledAdjustment).where(adjustments.c.region_code == region_code,
+                                                     adjustments.c.billed_year == fiscal_year)
         .order_by(adjustments.c.id)
-    )).all())
+    )).all()]

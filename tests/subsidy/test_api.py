@@ -3,9 +3,12 @@
 from datetime import datetime
 
 from shared.clock import FISCAL_TZ
+from shared.settings import Settings
+from shared.vocabulary import REGION_PATTERN
 from tests.support import eventually, serving
 
 from services.subsidy.app import create_app
+from services.subsidy.domain import FUNDING_SOURCES
 from tests.subsidy.workers import MONTHLY, api_key, decided, lines, publish, published, registered
 
 YEARLY = 12 * MONTHLY
@@ -118,3 +121,24 @@ async def test_amendments_are_recorded_and_never_go_below_what_is_committed(isol
     assert [(e.data.allocation_rupiah, [x.line_id for x in e.data.lines]) for e in events
             if e.type == "budget.allocated"] == [(10 * YEARLY, ["apbd-2024"]),
                                                  (7 * YEARLY, ["apbd-2024", "apbd-p-2024"])]
+
+
+def test_the_document_describes_every_answer_body_and_the_422s_reference_data_decides(tmp_path):
+    """Each route's success body is a named model (so clients and the schema fuzzing see its fields), and where a
+    region code of the right shape can still be refused the 422 says so."""
+    app = create_app(Settings(data_dir=tmp_path, worker_ref_key="test-worker-ref-key"))
+    document = app.openapi()
+    components = document["components"]["schemas"]
+    operations = [(path, method, operation) for path, item in document["paths"].items() if path.startswith("/v1/")
+                  and not path.startswith("/v1/clock") for method, operation in item.items()]
+    assert len(operations) == 7
+    for path, method, operation in operations:
+        [success] = [status for status in operation["responses"] if status.startswith("2")]
+        schema = operation["responses"][success]["content"]["application/json"]["schema"]
+        model = components[schema["$ref"].rsplit("/", 1)[-1]]
+        assert model["properties"] and set(model["required"]) == set(model["properties"]), (method, path)
+    budget = components["BudgetSummaryOut"]["properties"]
+    assert budget["region_code"]["pattern"] == REGION_PATTERN
+    assert components["FundingLineIn"]["properties"]["source"]["enum"] == list(FUNDING_SOURCES)
+    for path, method in (("/v1/budgets/{region_code}/{year}/lines", "put"), ("/v1/ledger/{region_code}/{year}", "get")):
+        assert "unknown_region" in document["paths"][path][method]["responses"]["422"]["description"]

@@ -5,8 +5,8 @@ from datetime import date
 import pytest
 
 from services.subsidy.domain import (
-    BudgetState, Denied, Granted, LedgerChange, Line, Rate, RateBook, Released, ThresholdCrossed, UnpricedMonth, amend, bill,
-    decide, fundable_members, next_open_month, projected_exhaustion, spent_to_date,
+    BudgetState, Denied, Granted, LedgerChange, Line, Rate, RateBook, Released, ThresholdCrossed, UnpricedMonth, amend,
+    bill, decide_funding, fundable_members, next_open_month, projected_exhaustion, spent_to_date,
 )
 from tests.subsidy.workers import MONTHLY, ended, registered
 
@@ -32,7 +32,7 @@ def test_a_mid_year_rate_change_is_priced_month_by_month():
 def test_the_regency_budget_first_then_the_province_then_a_denial():
     budgets = {("36.72", 2024): budget(1, "36.72", 2 * 3 * MONTHLY), ("36", 2024): budget(2, "36", 3 * MONTHLY)}
     events = [registered("36.72", start=1, months=3) for _ in range(4)]
-    plan = decide(events, budgets, {}, BOOK)
+    plan = decide_funding(events, budgets, {}, BOOK)
     outcomes = [(type(d).__name__, getattr(getattr(d, "budget", None), "region_code", None))
                 for d in plan.decisions if not isinstance(d, ThresholdCrossed)]
     assert outcomes == [("Granted", "36.72"), ("Granted", "36.72"), ("Granted", "36"), ("Denied", None)]
@@ -43,7 +43,7 @@ def test_the_regency_budget_first_then_the_province_then_a_denial():
 
 
 def test_no_budget_anywhere_is_no_allocation():
-    [denial] = decide([registered("36.72")], {}, {}, BOOK).decisions
+    [denial] = decide_funding([registered("36.72")], {}, {}, BOOK).decisions
     assert isinstance(denial, Denied) and denial.reason == "no_allocation" and denial.amount_rupiah > 0
 
 
@@ -51,7 +51,7 @@ def test_coverage_stops_at_december_and_a_registration_is_decided_once():
     event = registered("36.72", start=11, months=6)
     budgets = {("36.72", 2024): budget(1, "36.72", 10**9)}
     registrations: dict = {}
-    [grant] = decide([event, event], budgets, registrations, BOOK).decisions
+    [grant] = decide_funding([event, event], budgets, registrations, BOOK).decisions
     assert [m for m, _ in grant.schedule] == [11, 12] and grant.amount_rupiah == 2 * 17_000
 
 
@@ -59,8 +59,8 @@ def test_an_end_releases_the_later_months_only_once():
     event = registered("36.72", start=1, months=12)
     budgets = {("36.72", 2024): budget(1, "36.72", 10**9)}
     registrations: dict = {}
-    decide([event], budgets, registrations, BOOK)
-    plan = decide([ended(event, 9), ended(event, 10), ended(event, 3)], budgets, registrations, BOOK)
+    decide_funding([event], budgets, registrations, BOOK)
+    plan = decide_funding([ended(event, 9), ended(event, 10), ended(event, 3)], budgets, registrations, BOOK)
     first, later, earlier = plan.decisions
     assert isinstance(first, Released) and [m for m, _ in first.schedule] == [10, 11, 12]
     assert first.amount_rupiah == 3 * 17_000
