@@ -10,9 +10,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.kafka import is_transient
@@ -98,9 +100,23 @@ def install_error_handlers(app: FastAPI) -> None:
                               {"Retry-After": "1"})
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
         return error_response(exc.status_code, [FieldError(code=f"http_{exc.status_code}", message=str(exc.detail))],
-                              getattr(exc, "headers", None))
+                              headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the path answers. Starlette's 405 lists only those of the first route whose path
+    matches, while a path such as /v1/clock has a route per method."""
+    methods: set[str] = set()
+    for context in iter_route_contexts(request.app.routes):
+        route_methods = getattr(context.original_route, "methods", None)
+        if route_methods and context.path_format and compile_path(context.path_format)[0].match(request.url.path):
+            methods.update(route_methods)
+    return sorted(methods)
 
 
 class BodyGuard:
