@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
@@ -283,7 +283,7 @@ class IndicatorConfig(BaseModel):
             raise ValueError(f"weights for unknown indicators: {', '.join(sorted(unknown))}")
         if any(w < 0 for w in self.weights.values()) or abs(sum(self.weights.values()) - 1) > 1e-9:
             raise ValueError("weights must be non-negative and sum to 1")
-        missing = set(RegulationStatus.__args__) - set(self.regulation_points)  # type: ignore[attr-defined]
+        missing = set(get_args(RegulationStatus)) - set(self.regulation_points)
         if missing:
             raise ValueError(f"regulation_points lacks {', '.join(sorted(missing))}")
         return self
@@ -304,7 +304,7 @@ class RegionFacts:
     allocation_rupiah: int = 0
     threshold_percent: int | None = None  # the highest budget.threshold-crossed of the region's own budget
     target: int | None = None
-    regulation: str = "none"
+    regulation: RegulationStatus = "none"
     innovation_points: int = 0
 
 
@@ -370,7 +370,7 @@ def counts_of(facts: RegionFacts, fiscal_year: int, as_of: date, config: Indicat
         "allocation_rupiah": facts.allocation_rupiah,
         "committed_rupiah": sum(committed.values()),
         "spent_rupiah": sum(v for m, v in committed.items() if m <= spent_through),
-        "regulation_points": int(config.regulation_points.get(facts.regulation, 0)),  # type: ignore[call-overload]
+        "regulation_points": int(config.regulation_points.get(facts.regulation, 0)),
         "innovation_points": facts.innovation_points,
     }
     if facts.target is not None:

@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, or_, select, true
+from sqlalchemy import Row, and_, case, delete, func, insert, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.award.domain import (
@@ -50,7 +50,7 @@ def _chunks(rows: list[Any]) -> Iterable[list[Any]]:
 
 # --- the projection ---
 
-def _from_row(row: Any) -> ProjectedRegistration:
+def _from_row(row: Row[Any]) -> ProjectedRegistration:
     return ProjectedRegistration(
         row.registration_id, row.fiscal_year, row.regency_code, row.province_code, row.category, row.sex,
         row.age_band, row.registered_on, row.funded_on, row.funding_region_code,
