@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,11 @@ def is_sqlite(url: str) -> bool:
 def dialect_insert(session: AsyncSession, table: Table) -> Any:
     """An INSERT of the session's dialect, so ON CONFLICT (an upsert) can follow on either backend."""
     return (postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def stored_utc(value: datetime) -> datetime:
+    """A stored timestamp as aware UTC: every one is stored in UTC, and SQLite hands them back without their zone."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 def make_engine(url: str, *, plan_each_execution: bool = False, **kwargs: Any) -> AsyncEngine:

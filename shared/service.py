@@ -16,8 +16,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
-from datetime import datetime
-
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
@@ -31,6 +29,7 @@ from shared.http import BodyGuard, ErrorBody, HttpProblem, install_error_handler
 from shared.kafka import EventConsumer, EventProducer, Handler
 from shared.observability import configure_logging, health_router
 from shared.settings import ServiceName, Settings
+from shared.vocabulary import IsoDateTime
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +210,7 @@ def document_shared_answers(app: FastAPI) -> None:
 
 
 class ClockIn(BaseModel):
-    now: datetime
+    now: IsoDateTime
 
 
 def clock_router(runtime: Runtime) -> APIRouter:

@@ -8,9 +8,11 @@ services is written here once.
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from typing import Annotated, Literal, get_args
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 # --- region codes and months ---
 
@@ -72,3 +74,37 @@ DECISIONS_BEHIND_STATUS: dict[RegistrationStatus, frozenset[Decision]] = {
 
 KeyKind = Literal["partner_app", "field_kit", "staff"]
 KEY_KINDS: tuple[str, ...] = get_args(KeyKind)
+
+# --- numbers, dates and times in JSON bodies ---
+
+def _json_integer(value: object) -> object:
+    # JSON Schema's integer is a number without a fraction (2025 or 2025.0), never true or "2025", which Pydantic's
+    # lax int would also take.
+    if isinstance(value, (bool, str, bytes)):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+JsonInteger = Annotated[int, BeforeValidator(_json_integer)]
+
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _date_text(value: object) -> object:
+    # JSON has no dates: the schema's format says text. Pydantic would also take a number (seconds since 1970), and
+    # for a date a timestamp at midnight, which the schema does not allow.
+    if isinstance(value, (int, float)):  # bool is an int
+        raise PydanticCustomError("date_type", "Input should be a date or time as ISO 8601 text")
+    if isinstance(value, str) and ISO_DATE.fullmatch(value[:10]) is None:
+        raise PydanticCustomError("date_type", "Input should be a date or time as ISO 8601 text")
+    return value
+
+
+def _day_text(value: object) -> object:
+    if isinstance(value, str) and ISO_DATE.fullmatch(value) is None:
+        raise PydanticCustomError("date_type", "Input should be a date as YYYY-MM-DD")
+    return _date_text(value)
+
+
+IsoDate = Annotated[date, BeforeValidator(_day_text)]
+IsoDateTime = Annotated[datetime, BeforeValidator(_date_text)]

@@ -8,72 +8,240 @@ innovation points) need an API key with the admin scope whose regions cover the 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from dataclasses import asdict
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from fastapi import APIRouter, Depends, Path as PathParam, Query, Request
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import JsonDict
 from sse_starlette.sse import EventSourceResponse
 
-from services.award import repository
+from services.award import service
 from services.award.consumers import IndicatorsFeed
 from services.award.domain import (
-    Board,
+    DayCounts,
     IndicatorConfig,
+    IndicatorDefinition,
+    Innovation,
+    Level,
+    PerkadaInstrument,
+    RecordRefused,
     RegionIndicators,
     RegulationStatus,
-    regulation_problem,
+    SnapshotPoint,
 )
 from services.award.producers import IndicatorsPublisher
 from shared.access import Principal, require_scope
 from shared.access.dependencies import forbid_outside
+from shared.clock import Clock
+from shared.database import Database
 from shared.http import ApiError, ErrorBody
-from shared.regions import NATIONAL_CODE, region
-from shared.service import Runtime
+from shared.regions import region
+from shared.settings import Settings
+from shared.vocabulary import (
+    INDICATOR_REGION_PATTERN,
+    NATIONAL_CODE,
+    PROVINCE_PATTERN,
+    REGION_PATTERN,
+    IsoDate,
+    JsonInteger,
+)
 
 STATIC = Path(__file__).parent / "static"
 WEIGHTS_NOTE = ("Unofficial: the Paritrana Award publishes its criteria but no weights. These are the project's "
                 "defaults from the indicator configuration.")
 TIE_RULE = "score descending, then coverage rate descending, then active members descending, then region code"
 
-RegionCodeParam = Annotated[str, PathParam(pattern=r"^(\d{2}(\.\d{2})?|ID)$", examples=["36.72", "36", "ID"])]
-AdminRegionParam = Annotated[str, PathParam(pattern=r"^\d{2}(\.\d{2})?$", examples=["36.72", "36"])]
+
+# --- what the routes depend on, read from app.state (services/award/app.py sets it) ---
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_indicator_config(request: Request) -> IndicatorConfig:
+    config: IndicatorConfig = request.app.state.indicator_config
+    return config
+
+
+def get_publisher(request: Request) -> IndicatorsPublisher:
+    publisher: IndicatorsPublisher = request.app.state.publisher
+    return publisher
+
+
+def get_feed(request: Request) -> IndicatorsFeed:
+    feed: IndicatorsFeed = request.app.state.feed
+    return feed
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ConfigDep = Annotated[IndicatorConfig, Depends(get_indicator_config)]
+PublisherDep = Annotated[IndicatorsPublisher, Depends(get_publisher)]
+FeedDep = Annotated[IndicatorsFeed, Depends(get_feed)]
 Admin = Annotated[Principal, Depends(require_scope("admin"))]
+
+# --- parameters ---
+
+IndicatorRegionParam = Annotated[str, PathParam(pattern=INDICATOR_REGION_PATTERN, examples=["36.72", "36", "ID"])]
+AdminRegionParam = Annotated[str, PathParam(pattern=REGION_PATTERN, examples=["36.72", "36"])]
+ProvinceQuery = Annotated[str | None, Query(pattern=PROVINCE_PATTERN, examples=["36"])]
 Year = Annotated[int | None, Query(ge=2000, le=2100, description="Fiscal year; the current one by default")]
 UNKNOWN_REGION = {404: {"model": ErrorBody, "description": "No province or regency/city has this code"}}
+INVALID = {422: {"model": ErrorBody, "description": "Invalid parameters or body, every problem listed"}}
 
+
+# --- bodies ---
 
 class TargetIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    fiscal_year: int = Field(ge=2000, le=2100)
-    target_population: int = Field(ge=1, description="Vulnerable workers the region aims to cover")
+    fiscal_year: JsonInteger = Field(ge=2000, le=2100)
+    target_population: JsonInteger = Field(ge=1, description="Vulnerable workers the region aims to cover")
     source: str = Field(min_length=3, max_length=500, description="Where the figure comes from (survey, data set)")
 
 
+# The rules check_regulation applies, as far as JSON Schema can say them; whether a Perkada's instrument fits the
+# region's kind is reference data, and a 422.
+REGULATION_RULES: JsonDict = {"allOf": [
+    {"if": {"properties": {"status": {"const": "perkada"}}},
+     "then": {"required": ["instrument", "reference", "enacted_on"],
+              "properties": {"instrument": {"type": "string"}, "reference": {"type": "string", "minLength": 1},
+                             "enacted_on": {"type": "string"}}}},
+    {"if": {"properties": {"status": {"const": "perda"}}},
+     "then": {"required": ["reference", "enacted_on"],
+              "properties": {"reference": {"type": "string", "minLength": 1}, "enacted_on": {"type": "string"}}}},
+    {"if": {"properties": {"status": {"enum": ["none", "in_preparation", "perda"]}}},
+     "then": {"properties": {"instrument": {"type": "null"}}}},
+]}
+
+
 class RegulationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=REGULATION_RULES)
     status: RegulationStatus
-    instrument: Literal["pergub", "perbup", "perwali"] | None = Field(
+    instrument: PerkadaInstrument | None = Field(
         None, description="For a Perkada: pergub (province), perbup (kabupaten) or perwali (kota)")
     reference: str | None = Field(None, max_length=300, examples=["Perwali Cilegon No. 12 Tahun 2023"])
-    enacted_on: date | None = None
+    enacted_on: IsoDate | None = None
 
 
 class InnovationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    fiscal_year: int = Field(ge=2000, le=2100)
-    title: str = Field(min_length=3, max_length=200)
+    fiscal_year: JsonInteger = Field(ge=2000, le=2100)
+    title: str = Field(min_length=3, max_length=200, pattern=r"\S", description="Not blank")
     note: str = Field(min_length=1, max_length=5000)
-    points: int = Field(ge=0, le=100, description="Points awarded by the committee")
+    points: JsonInteger = Field(ge=0, le=100, description="Points awarded by the committee")
 
-    @model_validator(mode="after")
-    def _strip(self) -> "InnovationIn":
-        if not self.title.strip():
-            raise ValueError("title is blank")
-        return self
+
+# --- answers ---
+
+class Definitions(BaseModel):
+    indicators: list[IndicatorDefinition]
+    weights: dict[str, float]
+    weights_note: str
+    regulation_points: dict[RegulationStatus, float]
+
+
+class RegionOut(BaseModel):
+    region_code: str = Field(pattern=INDICATOR_REGION_PATTERN)
+    name: str
+    level: Level
+    province_code: str | None
+    counts: dict[str, int] = Field(description="Counts and breakdowns (cat:*, sex:*, age:*) the indicators read")
+    values: dict[str, float | None] = Field(description="Each indicator's value; null when a count it needs is "
+                                                        "missing or its denominator is zero")
+    contributions: dict[str, float] = Field(description="Each indicator's share of the score")
+    score: float = Field(description="Composite score, 0..100")
+
+    @classmethod
+    def of(cls, found: RegionIndicators, **more: Any) -> Self:
+        return cls(**asdict(found), **more)
+
+
+class _Rank(BaseModel):
+    rank: int = Field(ge=1)
+
+
+class RankedRegion(RegionOut, _Rank):  # fields of the last base come first: rank leads, as the body has always had
+    pass
+
+
+class Rankings(BaseModel):
+    level: Literal["regency", "province"]
+    province: str | None
+    fiscal_year: int
+    as_of: date
+    tie_rule: str
+    weights_note: str
+    regions: list[RankedRegion]
+
+
+class TargetView(BaseModel):
+    target_population: int
+    source: str
+    updated_at: datetime
+
+
+class RegulationView(BaseModel):
+    status: RegulationStatus
+    instrument: PerkadaInstrument | None
+    reference: str | None
+    enacted_on: date | None
+    updated_at: datetime
+
+
+class History(BaseModel):
+    daily: list[DayCounts] = Field(description="Per day: registered, funded, ended, denied (the enrolment chart)")
+    snapshots: list[SnapshotPoint] = Field(description="The day's last published values (the trend charts)")
+
+
+class RegionReportOut(RegionOut):
+    fiscal_year: int
+    as_of: date
+    rank_in_province: int | None = Field(description="A regency's rank in its province; null for other levels")
+    target: TargetView | None
+    regulation: RegulationView | None
+    history: History
+
+
+class Innovations(BaseModel):
+    region_code: str
+    innovations: list[Innovation]
+
+
+class TargetRecorded(BaseModel):
+    region_code: str
+    fiscal_year: int
+    target_population: int
+    source: str
+
+
+class RegulationRecorded(BaseModel):
+    region_code: str
+    status: RegulationStatus
+    instrument: PerkadaInstrument | None
+    reference: str | None
+    enacted_on: date | None
+
+
+# --- routes ---
+
+router = APIRouter()
 
 
 def _known_region(code: str) -> None:
@@ -81,145 +249,126 @@ def _known_region(code: str) -> None:
         raise ApiError(404, "unknown_region", "No province or regency/city has this code.", field="region_code")
 
 
-def region_json(r: RegionIndicators) -> dict[str, Any]:
-    return asdict(r)
+@router.get("/", include_in_schema=False)
+async def dashboard() -> FileResponse:
+    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
 
-def ranked(board: Board, level: Literal["regency", "province"], province: str | None) -> list[dict[str, Any]]:
-    return [{"rank": position, **region_json(r)} for position, r in enumerate(board.ranking(level, province), 1)]
+@router.get("/v1/indicators/definitions", tags=["indicators"], summary="Indicator definitions and weights")
+async def definitions(config: ConfigDep) -> Definitions:
+    return Definitions(indicators=config.indicators, weights=config.weights, weights_note=WEIGHTS_NOTE,
+                       regulation_points=config.regulation_points)
 
 
-def routes(runtime: Runtime, config: IndicatorConfig, publisher: IndicatorsPublisher,
-           feed: IndicatorsFeed) -> APIRouter:
-    router = APIRouter()
+@router.get("/v1/rankings", tags=["indicators"], summary="Regions ranked by composite score",
+            responses={422: {"model": ErrorBody, "description": "Invalid parameters, or `province` with "
+                                                                "`level=province`"}})
+async def rankings(database: DatabaseDep, config: ConfigDep, clock: ClockDep,
+                   level: Literal["regency", "province"] = "regency", province: ProvinceQuery = None,
+                   year: Year = None) -> Rankings:
+    fiscal_year = service.fiscal_year_or_current(clock, year)
+    if province is not None and level == "province":
+        raise ApiError(422, "not_allowed", "Provinces are ranked nationally; omit province.", field="province")
+    board = await service.board(database, config, clock, fiscal_year, province)
+    return Rankings(level=level, province=province, fiscal_year=fiscal_year, as_of=board.as_of, tie_rule=TIE_RULE,
+                    weights_note=WEIGHTS_NOTE,
+                    regions=[RankedRegion.of(r, rank=position)
+                             for position, r in enumerate(board.ranking(level, province), 1)])
 
-    def year_or_now(year: int | None) -> int:
-        return year or runtime.clock.today().year
 
-    async def current_board(fiscal_year: int, province: str | None = None) -> Board:
-        async with runtime.database.reading() as session:
-            return await repository.board(session, config, fiscal_year, runtime.clock.today(), province)
+@router.get("/v1/indicators/{region_code}", tags=["indicators"],
+            summary="A region's indicators, records and history for charts",
+            responses={**INVALID, 404: {"model": ErrorBody, "description": "An unknown region, or nothing recorded "
+                                                                           "for it in that fiscal year"}})
+async def region_indicators(database: DatabaseDep, config: ConfigDep, clock: ClockDep,
+                            region_code: IndicatorRegionParam, year: Year = None) -> RegionReportOut:
+    _known_region(region_code)
+    report = await service.region_report(database, config, clock, region_code,
+                                         service.fiscal_year_or_current(clock, year))
+    if report is None:
+        raise ApiError(404, "no_data", "Nothing is recorded for this region in that fiscal year.", field="region_code")
+    target, regulation = report.target, report.regulation
+    return RegionReportOut.of(
+        report.indicators, fiscal_year=report.fiscal_year, as_of=report.as_of,
+        rank_in_province=report.rank_in_province,
+        target=None if target is None else TargetView(
+            target_population=target.target_population, source=target.source, updated_at=target.updated_at),
+        regulation=None if regulation is None else RegulationView(
+            status=regulation.status, instrument=regulation.instrument, reference=regulation.reference,
+            enacted_on=regulation.enacted_on, updated_at=regulation.updated_at),
+        history=History(daily=report.daily, snapshots=report.snapshots))
 
-    @router.get("/", include_in_schema=False)
-    async def dashboard() -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
-    @router.get("/v1/indicators/definitions", tags=["indicators"], summary="Indicator definitions and weights")
-    async def definitions() -> dict[str, Any]:
-        return {"indicators": [d.model_dump() for d in config.indicators], "weights": config.weights,
-                "weights_note": WEIGHTS_NOTE, "regulation_points": config.regulation_points}
+STREAM_EVENTS = {200: {"description": "A text/event-stream that stays open: `snapshot`, then `indicators` events",
+                       "content": {"text/event-stream": {"schema": {"type": "string"}}}}}
 
-    @router.get("/v1/rankings", tags=["indicators"], summary="Regions ranked by composite score")
-    async def rankings(level: Literal["regency", "province"] = "regency",
-                       province: Annotated[str | None, Query(pattern=r"^\d{2}$")] = None,
-                       year: Year = None) -> dict[str, Any]:
-        fiscal_year = year_or_now(year)
-        if province is not None and level == "province":
-            raise ApiError(422, "not_allowed", "Provinces are ranked nationally; omit province.", field="province")
-        board = await current_board(fiscal_year, province)
-        return {"level": level, "province": province, "fiscal_year": fiscal_year, "as_of": board.as_of.isoformat(),
-                "tie_rule": TIE_RULE, "weights_note": WEIGHTS_NOTE, "regions": ranked(board, level, province)}
 
-    @router.get("/v1/indicators/{region_code}", tags=["indicators"],
-                summary="A region's indicators, records and history for charts",
-                responses={404: {"model": ErrorBody, "description": "An unknown region, or nothing recorded for it "
-                                                                    "in that fiscal year"}})
-    async def region_indicators(region_code: RegionCodeParam, year: Year = None) -> dict[str, Any]:
-        _known_region(region_code)
-        fiscal_year = year_or_now(year)
-        province = None if region_code == NATIONAL_CODE else region_code[:2]
-        board = await current_board(fiscal_year, province)
-        found = board.regions.get(region_code)
-        if found is None:
-            raise ApiError(404, "no_data", "Nothing is recorded for this region in that fiscal year.",
-                           field="region_code")
-        rank = None
-        if found.level == "regency":
-            rank = [r.region_code for r in board.ranking("regency", province)].index(region_code) + 1
-        async with runtime.database.reading() as session:
-            target = await repository.get_target(session, region_code, fiscal_year)
-            regulation = await repository.get_regulation(session, region_code)
-            history = {"daily": await repository.daily_series(session, region_code, fiscal_year),
-                       "snapshots": await repository.snapshot_history(session, region_code, fiscal_year)}
-        return {**region_json(found), "fiscal_year": fiscal_year, "as_of": board.as_of.isoformat(),
-                "rank_in_province": rank,
-                "target": target and {k: target[k] for k in ("target_population", "source", "updated_at")},
-                "regulation": regulation and {k: regulation[k] for k in
-                                              ("status", "instrument", "reference", "enacted_on", "updated_at")},
-                "history": history}
+@router.get("/v1/stream", tags=["indicators"], summary="Live indicator updates (Server-Sent Events)",
+            description="Events: `snapshot` first (every region in scope, fresh on every (re)connect, also with "
+                        "Last-Event-ID), then `indicators` (one IndicatorsUpdated each), with heartbeat comments.",
+            response_class=EventSourceResponse, responses={**STREAM_EVENTS, **INVALID})
+async def stream(request: Request, database: DatabaseDep, config: ConfigDep, clock: ClockDep, settings: SettingsDep,
+                 feed: FeedDep, province: ProvinceQuery = None) -> EventSourceResponse:
+    resumed_after = request.headers.get("last-event-id")
 
-    @router.get("/v1/stream", tags=["indicators"], summary="Live indicator updates (Server-Sent Events)",
-                description="Events: `snapshot` first (every region in scope, fresh on every (re)connect, also with "
-                            "Last-Event-ID), then `indicators` (one IndicatorsUpdated each), with heartbeat comments.")
-    async def stream(request: Request,
-                     province: Annotated[str | None, Query(pattern=r"^\d{2}$")] = None) -> EventSourceResponse:
-        resumed_after = request.headers.get("last-event-id")
+    async def events() -> AsyncIterator[dict[str, str]]:
+        async with feed.subscribe(province) as subscription:
+            board = await service.stream_board(database, config, clock, province)
+            regions = [asdict(r) for r in board.regions.values()]
+            yield {"event": "snapshot", "id": f"snapshot-{clock.now().timestamp():.3f}",
+                   "data": json.dumps({"fiscal_year": board.fiscal_year, "as_of": board.as_of.isoformat(),
+                                       "province": province, "resumed_after": resumed_after, "regions": regions})}
+            while True:
+                item = await subscription.queue.get()
+                if item is None:
+                    return  # fell behind: the client reconnects and gets a fresh snapshot
+                event_id, update = item
+                yield {"event": "indicators", "id": event_id, "data": update.model_dump_json()}
 
-        async def events():  # noqa: ANN202
-            async with feed.subscribe(province) as subscription:
-                fiscal_year = year_or_now(None)
-                async with runtime.database.reading() as session:
-                    board = await repository.board_in_scope(session, config, fiscal_year, runtime.clock.today(),
-                                                            province)
-                regions = [region_json(r) for r in board.regions.values()]
-                yield {"event": "snapshot", "id": f"snapshot-{runtime.clock.now().timestamp():.3f}",
-                       "data": json.dumps({"fiscal_year": fiscal_year, "as_of": board.as_of.isoformat(),
-                                           "province": province, "resumed_after": resumed_after,
-                                           "regions": regions})}
-                while True:
-                    item = await subscription.queue.get()
-                    if item is None:
-                        return  # fell behind: the client reconnects and gets a fresh snapshot
-                    event_id, update = item
-                    yield {"event": "indicators", "id": event_id, "data": update.model_dump_json()}
+    return EventSourceResponse(events(), ping=settings.award_stream_heartbeat_seconds,
+                               headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
-        return EventSourceResponse(events(), ping=runtime.settings.award_stream_heartbeat_seconds,
-                                   headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
-    @router.get("/v1/regions/{region_code}/innovations", tags=["records"], summary="A region's innovation notes",
-                responses=UNKNOWN_REGION)
-    async def innovations(region_code: AdminRegionParam, year: Year = None) -> dict[str, Any]:
-        _known_region(region_code)
-        async with runtime.database.reading() as session:
-            items = await repository.list_innovations(session, region_code, year_or_now(year))
-        return {"region_code": region_code, "innovations": items}
+@router.get("/v1/regions/{region_code}/innovations", tags=["records"], summary="A region's innovation notes",
+            responses={**UNKNOWN_REGION, **INVALID})
+async def innovations(database: DatabaseDep, clock: ClockDep, region_code: AdminRegionParam,
+                      year: Year = None) -> Innovations:
+    _known_region(region_code)
+    found = await service.innovations(database, region_code, service.fiscal_year_or_current(clock, year))
+    return Innovations(region_code=region_code, innovations=found)
 
-    @router.put("/v1/regions/{region_code}/target", tags=["records"], summary="Record a region's target population",
-                responses=UNKNOWN_REGION)
-    async def put_target(principal: Admin, region_code: AdminRegionParam, body: TargetIn) -> dict[str, Any]:
-        _known_region(region_code)
-        forbid_outside(principal, region_code)
-        async with runtime.database.transaction() as session:
-            await repository.put_target(session, region_code, body.fiscal_year, body.target_population,
-                                        body.source.strip(), runtime.clock.now(), principal.name)
-        publisher.mark([(body.fiscal_year, region_code)])
-        return {"region_code": region_code, **body.model_dump()}
 
-    @router.put("/v1/regions/{region_code}/regulation", tags=["records"], summary="Record a region's regulation",
-                responses=UNKNOWN_REGION)
-    async def put_regulation(principal: Admin, region_code: AdminRegionParam, body: RegulationIn) -> dict[str, Any]:
-        _known_region(region_code)
-        forbid_outside(principal, region_code)
-        problem = regulation_problem(region_code, body.status, body.instrument, body.reference, body.enacted_on)
-        if problem is not None:
-            raise ApiError(422, problem[1], problem[2], field=problem[0])
-        async with runtime.database.transaction() as session:
-            await repository.put_regulation(session, region_code, body.model_dump(), runtime.clock.now(),
-                                            principal.name)
-        publisher.mark([(runtime.clock.today().year, region_code)])
-        return {"region_code": region_code, **body.model_dump(mode="json")}
+@router.put("/v1/regions/{region_code}/target", tags=["records"], summary="Record a region's target population",
+            responses={**UNKNOWN_REGION, **INVALID})
+async def put_target(principal: Admin, database: DatabaseDep, clock: ClockDep, publisher: PublisherDep,
+                     region_code: AdminRegionParam, body: TargetIn) -> TargetRecorded:
+    _known_region(region_code)
+    forbid_outside(principal, region_code)
+    await service.set_target(database, clock, publisher, principal.name, region_code, body.fiscal_year,
+                             body.target_population, body.source)
+    return TargetRecorded(region_code=region_code, **body.model_dump())
 
-    @router.post("/v1/regions/{region_code}/innovations", tags=["records"], status_code=201,
-                 summary="Record an innovation with the committee's points", responses=UNKNOWN_REGION)
-    async def add_innovation(principal: Admin, region_code: AdminRegionParam, body: InnovationIn) -> dict[str, Any]:
-        _known_region(region_code)
-        forbid_outside(principal, region_code)
-        record = {"region_code": region_code, "fiscal_year": body.fiscal_year, "title": body.title.strip(),
-                  "note": body.note, "points": body.points, "awarded_by": principal.name,
-                  "created_at": runtime.clock.now()}
-        async with runtime.database.transaction() as session:
-            innovation_id = await repository.add_innovation(session, record)
-        publisher.mark([(body.fiscal_year, region_code)])
-        return {"innovation_id": innovation_id, **record}
 
-    return router
+@router.put("/v1/regions/{region_code}/regulation", tags=["records"], summary="Record a region's regulation",
+            responses={**UNKNOWN_REGION, 422: {"model": ErrorBody, "description": "Invalid body, or a record that "
+                                                                                  "does not fit the region's kind"}})
+async def put_regulation(principal: Admin, database: DatabaseDep, clock: ClockDep, publisher: PublisherDep,
+                         region_code: AdminRegionParam, body: RegulationIn) -> RegulationRecorded:
+    _known_region(region_code)
+    forbid_outside(principal, region_code)
+    try:
+        await service.set_regulation(database, clock, publisher, principal.name, region_code, body.status,
+                                     body.instrument, body.reference, body.enacted_on)
+    except RecordRefused as refused:
+        raise ApiError(422, refused.code, refused.message, field=refused.field) from None
+    return RegulationRecorded(region_code=region_code, **body.model_dump())
+
+
+@router.post("/v1/regions/{region_code}/innovations", tags=["records"], status_code=201,
+             summary="Record an innovation with the committee's points", responses={**UNKNOWN_REGION, **INVALID})
+async def add_innovation(principal: Admin, database: DatabaseDep, clock: ClockDep, publisher: PublisherDep,
+                         region_code: AdminRegionParam, body: InnovationIn) -> Innovation:
+    _known_region(region_code)
+    forbid_outside(principal, region_code)
+    return await service.add_innovation(database, clock, publisher, principal.name, region_code, body.fiscal_year,
+                                        body.title, body.note, body.points)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import yaml
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from services.award.api import STATIC, routes
+from services.award.api import STATIC, router
 from services.award.consumers import IndicatorsFeed, handle_batch
 from services.award.domain import IndicatorConfig, parse_config
 from services.award.producers import IndicatorsPublisher
-from shared.kafka import Consumed
 from shared.service import Runtime
 from shared.settings import Settings, get_settings
 from shared.topics import DECISIONS, WORKERS
@@ -34,13 +34,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                     settings.award_publish_interval_seconds)
     feed = IndicatorsFeed(settings)
 
-    async def on_events(batch: list[Consumed]) -> None:
-        publisher.mark(await handle_batch(runtime.database, batch))
-
-    runtime.consume([WORKERS.name, DECISIONS.name], on_events, max_records=settings.award_consumer_max_records)
+    runtime.consume([WORKERS.name, DECISIONS.name], functools.partial(handle_batch, runtime.database, publisher),
+                    max_records=settings.award_consumer_max_records)
     runtime.add_worker(publisher)
     runtime.add_worker(feed)
-    app = runtime.app([routes(runtime, config, publisher, feed)], title="Paritrana award",
+    app = runtime.app([router], title="Paritrana award",
                       description="Live Paritrana Award indicators, rankings and the ops dashboard.")
+    # What the routes' dependencies (services/award/api.py) read; Runtime.app has set the clock and settings.
+    app.state.database = runtime.database
+    app.state.indicator_config = config
+    app.state.publisher = publisher
+    app.state.feed = feed
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -17,13 +17,13 @@ def rebuild() -> None:
     Targets, regulations, innovation notes and published daily snapshots are kept.
     """
     from services.award.app import MIGRATIONS
-    from services.award.consumers import rebuild as replay
+    from services.award.service import RebuildReport, rebuild as replay
     from shared.database import Database
     from shared.settings import get_settings
 
     settings = get_settings()
 
-    async def run():  # noqa: ANN202
+    async def run() -> RebuildReport:
         database = Database(settings.database_url("award"), migrations=MIGRATIONS,
                             version_table="alembic_version_award", plan_each_execution=True)  # filled from empty
         try:

@@ -1,4 +1,4 @@
-"""What the award service consumes: worker and subsidy events into the projection (live, and again on a rebuild),
+"""What the award service consumes: worker and subsidy events into the projection (``service.rebuild`` replays them),
 and its own award.indicators topic, fanned out to the Server-Sent Events clients of this process."""
 
 from __future__ import annotations
@@ -7,109 +7,23 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from services.award import repository
-from services.award.domain import Registration, apply_event, change
-from services.award.models import inbox
+from services.award import service
+from services.award.producers import IndicatorsPublisher
 from shared.database import Database
-from shared.events import (
-    BudgetAllocated,
-    BudgetThresholdCrossed,
-    IndicatorsUpdated,
-    InvalidEvent,
-    WorkerAttributes,
-    parse_event,
-)
-from shared.inbox import claim_new
-from shared.kafka import Backoff, Consumed, read_to_end, start_with_backoff
+from shared.events import IndicatorsUpdated, InvalidEvent, parse_event
+from shared.kafka import Backoff, Consumed, start_with_backoff
 from shared.settings import Settings
-from shared.topics import DECISIONS, INDICATORS, WORKERS
+from shared.topics import INDICATORS
 
 log = logging.getLogger(__name__)
 
-Touched = set[tuple[int, str]]  # (fiscal_year, region_code as stored)
 
-
-async def apply_events(session, batch: list[Consumed]) -> Touched:  # noqa: ANN001 - AsyncSession
-    """Fold a batch of new (already inbox-claimed) events into the projection, in the caller's transaction.
-
-    Registrations touched by the batch are loaded once, every event is merged into them in memory, and the tallies
-    change by the difference of their contributions: one upsert per changed tally, not a recount.
-    """
-    touched: Touched = set()
-    registration_events = [c.event.data for c in batch if isinstance(c.event.data, WorkerAttributes)]
-    if registration_events:
-        keys = {(str(d.registration_id), d.fiscal_year) for d in registration_events}
-        before = await repository.load_registrations(session, keys)
-        after: dict[tuple[str, int], Registration] = dict(before)
-        for data in registration_events:
-            key = (str(data.registration_id), data.fiscal_year)
-            after[key] = apply_event(after.get(key) or Registration.first_seen(data, data.fiscal_year), data)
-        changed = [key for key, state in after.items() if before.get(key) != state]
-        tally_delta, daily_delta = change([before[k] for k in changed if k in before], [after[k] for k in changed])
-        await repository.save_registrations(session, [after[k] for k in changed])
-        await repository.add_tallies(session, tally_delta)
-        await repository.add_daily(session, daily_delta)
-        touched.update((year, region_code) for year, region_code, _ in tally_delta)
-        touched.update((year, region_code) for year, region_code, _, _ in daily_delta)
-    for c in batch:
-        data = c.event.data
-        if isinstance(data, BudgetAllocated):
-            await repository.record_allocation(session, data)
-            touched.add((data.fiscal_year, data.region_code))
-        elif isinstance(data, BudgetThresholdCrossed):
-            await repository.record_threshold(session, data)
-            touched.add((data.fiscal_year, data.region_code))
-    return touched
-
-
-async def handle_batch(database: Database, batch: list[Consumed]) -> Touched:
-    """One polled batch, exactly once: the inbox claim and the projection change commit together."""
-    async with database.transaction() as session:
-        fresh = await claim_new(session, inbox, batch)
-        return await apply_events(session, fresh) if fresh else set()
-
-
-# --- rebuild ---
-
-@dataclass(frozen=True)
-class RebuildReport:
-    events: int
-    skipped: int
-    seconds: float
-
-
-REBUILD_BATCH = 5000
-
-
-async def rebuild(settings: Settings, database: Database) -> RebuildReport:
-    """Empty the projection and the inbox, then replay both input topics from their first offset.
-
-    It reads with manual assignment (no consumer group), so the live service's committed offsets are untouched; a
-    live consumer running meanwhile is harmless, because the inbox lets whichever of the two sees an event first
-    apply it.
-    """
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    async with database.transaction() as session:
-        await repository.drop_projection(session)
-    events = skipped = 0
-    async for records in read_to_end(settings.bootstrap_servers, (WORKERS.name, DECISIONS.name),
-                                     client_id=f"{settings.kafka_client_prefix}-award-rebuild",
-                                     batch_records=REBUILD_BATCH):
-        batch = []
-        for record in records:
-            try:
-                batch.append(Consumed.of(record))
-            except InvalidEvent:
-                skipped += 1  # the live consumer dead-lettered it; the projection never had it
-        if batch:
-            await handle_batch(database, batch)
-            events += len(batch)
-    return RebuildReport(events, skipped, round(loop.time() - started, 3))
+async def handle_batch(database: Database, publisher: IndicatorsPublisher, batch: list[Consumed]) -> None:
+    """The live consumer's handler: the batch into the projection, then the regions it changed to the publisher."""
+    publisher.mark(await service.record_events(database, batch))
 
 
 # --- award.indicators, fanned out to this process's SSE clients ---

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
@@ -32,7 +32,9 @@ from shared.regions import NATIONAL_CODE, region
 
 Level = Literal["regency", "province", "national"]
 RegulationStatus = Literal["none", "in_preparation", "perkada", "perda"]
-PERKADA_BY_KIND = {"provinsi": "pergub", "kabupaten": "perbup", "kota": "perwali"}
+# A Perkada is the head of region's regulation: a governor's, a bupati's or a mayor's.
+PerkadaInstrument = Literal["pergub", "perbup", "perwali"]
+PERKADA_BY_KIND: dict[str, PerkadaInstrument] = {"provinsi": "pergub", "kabupaten": "perbup", "kota": "perwali"}
 
 # Counts every region has, so indicator expressions may use them; "target" is absent when no target is recorded.
 COUNT_NAMES = (
@@ -62,7 +64,7 @@ def months_before(day: date, months: int) -> date:
 # --- a registration's projection ---
 
 @dataclass(frozen=True)
-class Registration:
+class ProjectedRegistration:
     registration_id: str
     fiscal_year: int
     regency_code: str
@@ -79,7 +81,7 @@ class Registration:
     ended_on: date | None = None
 
     @classmethod
-    def first_seen(cls, data: WorkerAttributes, fiscal_year: int) -> "Registration":
+    def first_seen(cls, data: WorkerAttributes, fiscal_year: int) -> "ProjectedRegistration":
         return cls(str(data.registration_id), fiscal_year, data.regency_code, data.province_code, data.category,
                    data.sex, data.age_band)
 
@@ -96,7 +98,7 @@ def _earliest(current: date | None, new: date) -> date:
     return new if current is None or new < current else current
 
 
-def apply_event(state: Registration, data: WorkerAttributes) -> Registration:
+def apply_event(state: ProjectedRegistration, data: WorkerAttributes) -> ProjectedRegistration:
     """The projection after one worker or subsidy event; the result does not depend on the order events come in."""
     if isinstance(data, WorkerRegistered):
         return replace(state, registered_on=_earliest(state.registered_on, jakarta_day(data.registered_at)))
@@ -119,7 +121,7 @@ TallyKey = tuple[str, str]  # (region_code, name)
 DailyKey = tuple[str, date, str]  # (region_code, day, name)
 
 
-def contribution(state: Registration) -> tuple[Counter[TallyKey], Counter[DailyKey]]:
+def contribution(state: ProjectedRegistration) -> tuple[Counter[TallyKey], Counter[DailyKey]]:
     """What one registration adds to the tallies and to the daily series of its region (and its funding budget)."""
     tallies: Counter[TallyKey] = Counter()
     daily: Counter[DailyKey] = Counter()
@@ -153,8 +155,8 @@ YearTallyKey = tuple[int, str, str]  # (fiscal_year, region_code, name)
 YearDailyKey = tuple[int, str, date, str]  # (fiscal_year, region_code, day, name)
 
 
-def change(before: Iterable[Registration],
-           after: Iterable[Registration]) -> tuple[Counter[YearTallyKey], Counter[YearDailyKey]]:
+def change(before: Iterable[ProjectedRegistration],
+           after: Iterable[ProjectedRegistration]) -> tuple[Counter[YearTallyKey], Counter[YearDailyKey]]:
     """The tally and daily deltas, per fiscal year, that turn the before states into the after states (no zeros)."""
     tallies: Counter[YearTallyKey] = Counter()
     daily: Counter[YearDailyKey] = Counter()
@@ -281,7 +283,7 @@ class IndicatorConfig(BaseModel):
             raise ValueError(f"weights for unknown indicators: {', '.join(sorted(unknown))}")
         if any(w < 0 for w in self.weights.values()) or abs(sum(self.weights.values()) - 1) > 1e-9:
             raise ValueError("weights must be non-negative and sum to 1")
-        missing = set(RegulationStatus.__args__) - set(self.regulation_points)  # type: ignore[attr-defined]
+        missing = set(get_args(RegulationStatus)) - set(self.regulation_points)
         if missing:
             raise ValueError(f"regulation_points lacks {', '.join(sorted(missing))}")
         return self
@@ -302,7 +304,7 @@ class RegionFacts:
     allocation_rupiah: int = 0
     threshold_percent: int | None = None  # the highest budget.threshold-crossed of the region's own budget
     target: int | None = None
-    regulation: str = "none"
+    regulation: RegulationStatus = "none"
     innovation_points: int = 0
 
 
@@ -368,7 +370,7 @@ def counts_of(facts: RegionFacts, fiscal_year: int, as_of: date, config: Indicat
         "allocation_rupiah": facts.allocation_rupiah,
         "committed_rupiah": sum(committed.values()),
         "spent_rupiah": sum(v for m, v in committed.items() if m <= spent_through),
-        "regulation_points": int(config.regulation_points.get(facts.regulation, 0)),  # type: ignore[call-overload]
+        "regulation_points": int(config.regulation_points.get(facts.regulation, 0)),
         "innovation_points": facts.innovation_points,
     }
     if facts.target is not None:
@@ -431,25 +433,88 @@ def build_board(facts: Mapping[str, RegionFacts], fiscal_year: int, today: date,
     return Board(fiscal_year, as_of, board)
 
 
-def regulation_problem(region_code: str, status: str, instrument: str | None, reference: str | None,
-                       enacted_on: date | None) -> tuple[str, str, str] | None:
-    """(field, code, message) when a regulation record does not make sense for this region, else None."""
+# --- the committee's records ---
+
+@dataclass(frozen=True)
+class Target:
+    region_code: str
+    fiscal_year: int
+    target_population: int
+    source: str
+    updated_at: datetime
+    updated_by: str
+
+
+@dataclass(frozen=True)
+class Regulation:
+    region_code: str
+    status: RegulationStatus
+    instrument: PerkadaInstrument | None
+    reference: str | None
+    enacted_on: date | None
+    updated_at: datetime
+    updated_by: str
+
+
+@dataclass(frozen=True)
+class Innovation:
+    innovation_id: int
+    region_code: str
+    fiscal_year: int
+    title: str
+    note: str
+    points: int
+    awarded_by: str
+    created_at: datetime
+
+
+class RecordRefused(ValueError):
+    """A committee record that does not make sense for its region, naming the field at fault."""
+
+    def __init__(self, field: str, code: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.code, self.message = field, code, message
+
+
+def check_regulation(region_code: str, status: RegulationStatus, instrument: PerkadaInstrument | None,
+                     reference: str | None, enacted_on: date | None) -> None:
+    """Raise RecordRefused when a regulation record does not make sense for this region."""
     if status == "perkada":
         found = region(region_code)
         expected = PERKADA_BY_KIND.get(found.kind) if found else None
         if instrument is None:
-            return "instrument", "missing", "A Perkada needs its instrument: pergub, perbup or perwali."
+            raise RecordRefused("instrument", "missing", "A Perkada needs its instrument: pergub, perbup or perwali.")
         if expected is not None and instrument != expected:
-            return "instrument", "wrong_instrument", f"This region's Perkada is a {expected}."
+            raise RecordRefused("instrument", "wrong_instrument", f"This region's Perkada is a {expected}.")
     elif instrument is not None:
-        return "instrument", "not_allowed", "Only a Perkada has an instrument."
+        raise RecordRefused("instrument", "not_allowed", "Only a Perkada has an instrument.")
     if status in ("perkada", "perda"):
         if not reference:
-            return "reference", "missing", "An enacted regulation needs its reference (number and year)."
+            raise RecordRefused("reference", "missing", "An enacted regulation needs its reference (number and year).")
         if enacted_on is None:
-            return "enacted_on", "missing", "An enacted regulation needs its date."
-    return None
+            raise RecordRefused("enacted_on", "missing", "An enacted regulation needs its date.")
 
+
+# --- the history a region's charts draw ---
+
+@dataclass(frozen=True)
+class DayCounts:
+    """One day's registrations, newly funded members, ends and denials in a region."""
+
+    day: date
+    registered: int
+    funded: int
+    ended: int
+    denied: int
+
+
+@dataclass(frozen=True)
+class SnapshotPoint:
+    """The day's last published indicator values of a region."""
+
+    day: date
+    score: float
+    values: dict[str, float | None]
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,23 @@ from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, case, delete, func, insert, or_, select, true
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Row, and_, case, delete, func, insert, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.award.domain import Board, IndicatorConfig, Registration, RegionFacts, Windows, as_of_day, build_board
+from services.award.domain import (
+    Board,
+    DayCounts,
+    IndicatorConfig,
+    Innovation,
+    ProjectedRegistration,
+    RegionFacts,
+    Regulation,
+    SnapshotPoint,
+    Target,
+    Windows,
+    as_of_day,
+    build_board,
+)
 from services.award.models import (
     PROJECTION,
     budgets,
@@ -24,15 +36,11 @@ from services.award.models import (
     tallies,
     targets,
 )
+from shared.database import dialect_insert, stored_utc
 from shared.events import BudgetAllocated, BudgetThresholdCrossed, IndicatorsUpdated
 from shared.regions import NATIONAL_CODE
 
 CHUNK = 500
-
-
-def _upsert(session: AsyncSession, table: Table) -> Any:
-    dialect = session.bind.dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def _chunks(rows: list[Any]) -> Iterable[list[Any]]:
@@ -42,8 +50,8 @@ def _chunks(rows: list[Any]) -> Iterable[list[Any]]:
 
 # --- the projection ---
 
-def _from_row(row: Any) -> Registration:
-    return Registration(
+def _from_row(row: Row[Any]) -> ProjectedRegistration:
+    return ProjectedRegistration(
         row.registration_id, row.fiscal_year, row.regency_code, row.province_code, row.category, row.sex,
         row.age_band, row.registered_on, row.funded_on, row.funding_region_code,
         {int(m): v for m, v in row.granted.items()}, {int(m): v for m, v in row.released.items()},
@@ -51,7 +59,7 @@ def _from_row(row: Any) -> Registration:
     )
 
 
-def _to_row(state: Registration) -> dict[str, Any]:
+def _to_row(state: ProjectedRegistration) -> dict[str, Any]:
     return {
         "registration_id": state.registration_id, "fiscal_year": state.fiscal_year,
         "regency_code": state.regency_code, "province_code": state.province_code, "category": state.category,
@@ -64,7 +72,7 @@ def _to_row(state: Registration) -> dict[str, Any]:
 
 
 async def load_registrations(session: AsyncSession,
-                             keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], Registration]:
+                             keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], ProjectedRegistration]:
     """The stored projections of these (registration_id, fiscal_year) keys.
 
     One query per fiscal year with the ids in a plain IN list: SQLite (3.40) answers a row-value IN,
@@ -73,7 +81,7 @@ async def load_registrations(session: AsyncSession,
     ids_by_year: dict[int, list[str]] = {}
     for registration_id, fiscal_year in keys:
         ids_by_year.setdefault(fiscal_year, []).append(registration_id)
-    found: dict[tuple[str, int], Registration] = {}
+    found: dict[tuple[str, int], ProjectedRegistration] = {}
     for fiscal_year, ids in sorted(ids_by_year.items()):
         for chunk in _chunks(ids):
             rows = await session.execute(select(registrations).where(
@@ -84,10 +92,10 @@ async def load_registrations(session: AsyncSession,
     return found
 
 
-async def save_registrations(session: AsyncSession, states: Iterable[Registration]) -> None:
+async def save_registrations(session: AsyncSession, states: Iterable[ProjectedRegistration]) -> None:
     rows = [_to_row(s) for s in states]
     for chunk in _chunks(rows):
-        statement = _upsert(session, registrations)
+        statement = dialect_insert(session, registrations)
         columns = {c: statement.excluded[c] for c in rows[0] if c not in ("registration_id", "fiscal_year")}
         await session.execute(statement.on_conflict_do_update(
             index_elements=["registration_id", "fiscal_year"], set_=columns), chunk)
@@ -97,7 +105,7 @@ async def add_tallies(session: AsyncSession, deltas: Mapping[tuple[int, str, str
     """Add (fiscal_year, region_code, name) -> delta to the running totals."""
     rows = [{"fiscal_year": y, "region_code": r, "name": n, "value": v} for (y, r, n), v in sorted(deltas.items())]
     for chunk in _chunks(rows):
-        statement = _upsert(session, tallies)
+        statement = dialect_insert(session, tallies)
         await session.execute(statement.on_conflict_do_update(
             index_elements=["region_code", "fiscal_year", "name"],
             set_={"value": tallies.c.value + statement.excluded.value}), chunk)
@@ -108,7 +116,7 @@ async def add_daily(session: AsyncSession, deltas: Mapping[tuple[int, str, date,
     rows = [{"fiscal_year": y, "region_code": r, "day": d, "name": n, "value": v}
             for (y, r, d, n), v in sorted(deltas.items())]
     for chunk in _chunks(rows):
-        statement = _upsert(session, daily)
+        statement = dialect_insert(session, daily)
         await session.execute(statement.on_conflict_do_update(
             index_elements=["region_code", "fiscal_year", "day", "name"],
             set_={"value": daily.c.value + statement.excluded.value}), chunk)
@@ -116,7 +124,7 @@ async def add_daily(session: AsyncSession, deltas: Mapping[tuple[int, str, date,
 
 async def record_allocation(session: AsyncSession, data: BudgetAllocated) -> None:
     """The latest allocation by its change time wins, whatever order the events arrive in."""
-    statement = _upsert(session, budgets).values(
+    statement = dialect_insert(session, budgets).values(
         region_code=data.region_code, fiscal_year=data.fiscal_year, allocation_rupiah=data.allocation_rupiah,
         changed_at=data.changed_at)
     await session.execute(statement.on_conflict_do_update(
@@ -127,7 +135,7 @@ async def record_allocation(session: AsyncSession, data: BudgetAllocated) -> Non
 
 async def record_threshold(session: AsyncSession, data: BudgetThresholdCrossed) -> None:
     """The highest threshold crossed is kept; a budget not yet seen gets a row with no allocation."""
-    statement = _upsert(session, budgets).values(
+    statement = dialect_insert(session, budgets).values(
         region_code=data.region_code, fiscal_year=data.fiscal_year, allocation_rupiah=0, changed_at=None,
         threshold_percent=data.threshold_percent)
     await session.execute(statement.on_conflict_do_update(
@@ -226,7 +234,7 @@ def _region_filter(column: Any, region_code: str) -> Any:
     return column == region_code
 
 
-async def daily_series(session: AsyncSession, region_code: str, fiscal_year: int) -> list[dict[str, Any]]:
+async def daily_series(session: AsyncSession, region_code: str, fiscal_year: int) -> list[DayCounts]:
     """Per day: registrations, newly funded members, ends and denials in the region (for the enrolment chart)."""
     rows = await session.execute(
         select(daily.c.day, daily.c.name, func.sum(daily.c.value))
@@ -236,8 +244,7 @@ async def daily_series(session: AsyncSession, region_code: str, fiscal_year: int
     days: dict[date, Counter[str]] = {}
     for day, name, value in rows:
         days.setdefault(day, Counter())[name] += int(value)
-    return [{"day": day.isoformat(), "registered": c["registered"], "funded": c["funded"], "ended": c["ended"],
-             "denied": c["denied"]} for day, c in sorted(days.items())]
+    return [DayCounts(day, c["registered"], c["funded"], c["ended"], c["denied"]) for day, c in sorted(days.items())]
 
 
 async def save_snapshots(session: AsyncSession, fiscal_year: int, day: date,
@@ -246,7 +253,7 @@ async def save_snapshots(session: AsyncSession, fiscal_year: int, day: date,
     rows = [{"region_code": u.region_code, "fiscal_year": fiscal_year, "day": day, "score": u.score or 0.0,
              "values": u.values, "counts": u.counts, "as_of": u.as_of} for u in updates]
     for chunk in _chunks(rows):
-        statement = _upsert(session, snapshots)
+        statement = dialect_insert(session, snapshots)
         await session.execute(statement.on_conflict_do_update(
             index_elements=["region_code", "fiscal_year", "day"],
             set_={"score": statement.excluded.score, "values": statement.excluded["values"],
@@ -259,53 +266,59 @@ async def snapshot_regions(session: AsyncSession) -> set[tuple[int, str]]:
             await session.execute(select(snapshots.c.fiscal_year, snapshots.c.region_code).distinct())}
 
 
-async def snapshot_history(session: AsyncSession, region_code: str, fiscal_year: int) -> list[dict[str, Any]]:
+async def snapshot_history(session: AsyncSession, region_code: str, fiscal_year: int) -> list[SnapshotPoint]:
     rows = await session.execute(
         select(snapshots.c.day, snapshots.c.score, snapshots.c["values"])
         .where(snapshots.c.region_code == region_code, snapshots.c.fiscal_year == fiscal_year)
         .order_by(snapshots.c.day))
-    return [{"day": day.isoformat(), "score": score, "values": values} for day, score, values in rows]
+    return [SnapshotPoint(day, score, values) for day, score, values in rows]
 
 
 # --- the committee's records ---
 
-async def put_target(session: AsyncSession, region_code: str, fiscal_year: int, population: int, source: str,
-                     now: datetime, by: str) -> None:
-    values = {"target_population": population, "source": source, "updated_at": now, "updated_by": by}
-    statement = _upsert(session, targets).values(region_code=region_code, fiscal_year=fiscal_year, **values)
+async def put_target(session: AsyncSession, target: Target) -> None:
+    values = {"target_population": target.target_population, "source": target.source,
+              "updated_at": target.updated_at, "updated_by": target.updated_by}
+    statement = dialect_insert(session, targets).values(region_code=target.region_code, fiscal_year=target.fiscal_year,
+                                                 **values)
     await session.execute(statement.on_conflict_do_update(index_elements=["region_code", "fiscal_year"],
                                                           set_=values))
 
 
-async def get_target(session: AsyncSession, region_code: str, fiscal_year: int) -> dict[str, Any] | None:
+async def get_target(session: AsyncSession, region_code: str, fiscal_year: int) -> Target | None:
     row = (await session.execute(select(targets).where(
         targets.c.region_code == region_code, targets.c.fiscal_year == fiscal_year))).mappings().first()
-    return dict(row) if row else None
+    return Target(**{**row, "updated_at": stored_utc(row["updated_at"])}) if row else None
 
 
-async def put_regulation(session: AsyncSession, region_code: str, record: dict[str, Any], now: datetime,
-                         by: str) -> None:
-    values = record | {"updated_at": now, "updated_by": by}
-    statement = _upsert(session, regulations).values(region_code=region_code, **values)
+async def put_regulation(session: AsyncSession, regulation: Regulation) -> None:
+    values = {"status": regulation.status, "instrument": regulation.instrument, "reference": regulation.reference,
+              "enacted_on": regulation.enacted_on, "updated_at": regulation.updated_at,
+              "updated_by": regulation.updated_by}
+    statement = dialect_insert(session, regulations).values(region_code=regulation.region_code, **values)
     await session.execute(statement.on_conflict_do_update(index_elements=["region_code"], set_=values))
 
 
-async def get_regulation(session: AsyncSession, region_code: str) -> dict[str, Any] | None:
+async def get_regulation(session: AsyncSession, region_code: str) -> Regulation | None:
     result = await session.execute(select(regulations).where(regulations.c.region_code == region_code))
     row = result.mappings().first()
-    return dict(row) if row else None
+    return Regulation(**{**row, "updated_at": stored_utc(row["updated_at"])}) if row else None
 
 
-async def add_innovation(session: AsyncSession, record: dict[str, Any]) -> int:
-    result = await session.execute(insert(innovations).values(**record).returning(innovations.c.innovation_id))
-    return int(result.scalar_one())
+async def add_innovation(session: AsyncSession, region_code: str, fiscal_year: int, title: str, note: str,
+                         points: int, awarded_by: str, created_at: datetime) -> Innovation:
+    """The innovation as stored, with the id the database gave it."""
+    result = await session.execute(insert(innovations).values(
+        region_code=region_code, fiscal_year=fiscal_year, title=title, note=note, points=points,
+        awarded_by=awarded_by, created_at=created_at).returning(innovations.c.innovation_id))
+    return Innovation(int(result.scalar_one()), region_code, fiscal_year, title, note, points, awarded_by, created_at)
 
 
-async def list_innovations(session: AsyncSession, region_code: str, fiscal_year: int) -> list[dict[str, Any]]:
+async def list_innovations(session: AsyncSession, region_code: str, fiscal_year: int) -> list[Innovation]:
     rows = await session.execute(select(innovations).where(
         innovations.c.region_code == region_code, innovations.c.fiscal_year == fiscal_year)
         .order_by(innovations.c.innovation_id))
-    return [dict(r) for r in rows.mappings()]
+    return [Innovation(**{**r, "created_at": stored_utc(r["created_at"])}) for r in rows.mappings()]
 
 
 async def board(session: AsyncSession, config: IndicatorConfig, fiscal_year: int, today: date,

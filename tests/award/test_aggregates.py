@@ -227,7 +227,7 @@ async def test_aggregates_equal_a_recount_and_survive_duplicates_replay_and_rebu
             province_days = await repository.daily_series(session, "36", 2025)
             regency_days = [d for code in ("36.01", "36.72")
                             for d in await repository.daily_series(session, code, 2025)]
-        assert sum(d["registered"] for d in province_days) == sum(d["registered"] for d in regency_days) > 0
+        assert sum(d.registered for d in province_days) == sum(d.registered for d in regency_days) > 0
         assert {c: observed(board.regions[c].counts) for c in codes} == {c: observed(expected[c]) for c in codes}
         assert set(partial.regions) == due
         assert {c: partial.regions[c] for c in due} == {c: board.regions[c] for c in due}

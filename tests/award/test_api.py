@@ -77,6 +77,58 @@ async def test_definitions_load_from_config_and_are_served(broker, award_setting
     assert body["regulation_points"]["perda"] > body["regulation_points"]["perkada"]
 
 
+AWARD_PATHS = ("/v1/indicators", "/v1/rankings", "/v1/regions", "/v1/stream")
+
+
+async def test_the_openapi_document_describes_every_answer_of_the_award_routes(broker, award_settings):
+    """Every JSON route documents its body's schema, and any with parameters its 422 in the common error shape; the
+    stream documents text/event-stream."""
+    document = create_app(await award_settings(broker)).openapi()
+    operations = {(path, method): operation for path, item in document["paths"].items()
+                  if path.startswith(AWARD_PATHS) for method, operation in item.items()}
+    assert len(operations) == 8
+    for (path, method), operation in operations.items():
+        answers = operation["responses"]
+        success = answers["201" if method == "post" else "200"]["content"]
+        if path == "/v1/stream":
+            assert list(success) == ["text/event-stream"]
+        else:
+            assert list(success) == ["application/json"]
+            assert success["application/json"]["schema"]["$ref"].startswith("#/components/schemas/"), (path, method)
+        if operation.get("parameters") or "requestBody" in operation:
+            assert answers["422"]["content"]["application/json"]["schema"] == \
+                {"$ref": "#/components/schemas/ErrorBody"}, (path, method)
+
+
+async def test_options_on_a_path_lists_every_method_it_answers(broker, award_settings):
+    app = create_app(await award_settings(broker))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://award") as client:
+        response = await client.options("/v1/regions/36.72/innovations")
+    assert response.status_code == 405 and response.headers["allow"] == "GET, POST"
+
+
+async def test_bodies_take_the_json_types_the_schema_declares(broker, backend, award_settings):
+    """Pydantic alone would take true as a point, "2030" as a year and 0 as a date (1 January 1970); the schema
+    says integers and date text. And a stored timestamp reads back as the UTC instant it was written, zone included,
+    on SQLite too."""
+    kota = {"sqlite": "36.03", "postgresql": "36.04"}[backend]
+    settings = await award_settings(broker)
+    admin = await issue_key(settings, ["admin"], ["36"])
+    innovation = {"fiscal_year": 2030, "title": "Jemput bola", "note": "Keliling", "points": 4}
+    async with serving(create_app, settings) as award, award.client(admin) as client:
+        for change, field in (({"points": True}, "points"), ({"fiscal_year": "2030"}, "fiscal_year")):
+            refused = await client.post(f"/v1/regions/{kota}/innovations", json=innovation | change)
+            assert refused.status_code == 422 and refused.json()["errors"] == [
+                {"field": field, "code": "int_type", "message": "Input should be a valid integer"}]
+        undated = await client.put(f"/v1/regions/{kota}/regulation", json={"status": "none", "enacted_on": 0})
+        assert undated.status_code == 422 and undated.json()["errors"][0]["field"] == "enacted_on"
+
+        created = await client.post(f"/v1/regions/{kota}/innovations", json=innovation | {"fiscal_year": 2030.0})
+        assert created.status_code == 201 and created.json()["fiscal_year"] == 2030
+        listed = (await client.get(f"/v1/regions/{kota}/innovations", params={"year": 2030})).json()["innovations"]
+    assert listed == [created.json()] and created.json()["created_at"].endswith("Z")
+
+
 @pytest.mark.parametrize("change, message", [
     ({"numerator": "active + nik"}, "unknown count 'nik'"),
     ({"denominator": "__import__('os')"}, r"only \+ - \* /"),

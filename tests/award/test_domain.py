@@ -12,7 +12,7 @@ import yaml
 
 from services.award.domain import (
     Expression,
-    Registration,
+    ProjectedRegistration,
     RegionFacts,
     Windows,
     apply_event,
@@ -25,8 +25,8 @@ from tests.award.factory import Worker, at
 CONFIG = parse_config(yaml.safe_load((Path(__file__).parents[2] / "services/award/indicators.yaml").read_text()))
 
 
-def project(events) -> Registration:  # noqa: ANN001
-    state = Registration.first_seen(events[0], events[0].fiscal_year)
+def project(events) -> ProjectedRegistration:  # noqa: ANN001
+    state = ProjectedRegistration.first_seen(events[0], events[0].fiscal_year)
     for e in events:
         state = apply_event(state, e)
     return state

@@ -23,10 +23,12 @@ from services.subsidy.domain import RateBook, fundable_members
 from tests.security.stack import Stack
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
-CONFIG = Path(__file__).with_name("schemathesis.toml")
-EVERY_CHECK = {"subsidy"}
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,"
           "response_schema_conformance")
+# Services whose documents say what their code does, checked with every check schemathesis has: positive data must
+# be accepted, negative data refused, OPTIONS must list every method of a path, and so on.
+EVERY_CHECK = {"subsidy", "award"}
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 # The live stream never ends, so a fuzzer request to it would only time out; tests/award covers it.
 NOT_FUZZED = {"award": ["/v1/stream"]}
 OPERATIONS = {"enrolment": 11, "subsidy": 12, "award": 12}  # as documented, less NOT_FUZZED
