@@ -7,13 +7,14 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 from shared import regions
 from shared.access import Principal, region_covers, require_scope
@@ -26,6 +27,8 @@ from services.enrolment import service
 from services.enrolment.contract import BatchRequest, EndRequest, SubmittedRegistration
 from services.enrolment.domain import IntakeRules, Problem, RegistrationRecord
 from services.enrolment.repository import Registrations, ordered_by, utc
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 WriteKey = Annotated[Principal, Depends(require_scope("registrations:write"))]
 ReadKey = Annotated[Principal, Depends(require_scope("registrations:read"))]
@@ -40,6 +43,13 @@ async def _either_scope(request: Request) -> Principal:
         if exc.status != 403:
             raise
         return await _read_scope(request)
+
+
+def _not_a_timestamp(value: Any) -> Any:
+    """A date-time as ISO 8601 text, as the document says: a number such as 0.5 is not read as a Unix time."""
+    if isinstance(value, str) and _NUMBER.match(value.strip()):
+        raise PydanticCustomError("invalid_datetime", "Give an ISO 8601 date-time, such as 2025-03-01T08:00:00+07:00.")
+    return value
 
 
 def get_registrations(request: Request) -> Registrations:
@@ -344,7 +354,7 @@ async def list_registrations(
         description="The registration's status when its page is read")] = None,
     category: Annotated[str | None, Query(min_length=1, pattern=r"\S",
                                           description="A category code, name or alias")] = None,
-    updated_since: Annotated[datetime | None, Query(description=(
+    updated_since: Annotated[datetime | None, BeforeValidator(_not_a_timestamp), Query(description=(
         "Selects the change feed, for syncing clients: registrations changed at or after this ISO date-time "
         "(no offset means WIB), in order of last change; one that changes while you page comes again. Leave "
         "it out for the listing: every registration once, in order of registration."))] = None,

@@ -10,7 +10,7 @@ import hmac
 import uuid
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from lokal import parse_nik, parse_phone
