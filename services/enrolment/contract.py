@@ -172,9 +172,9 @@ CapturedAt = Annotated[datetime, _text("The capture time", 64, then=_captured_at
 class CoverageRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    start_month: StartMonth = Field(examples=["2025-03"], description="First covered month. At most a few months before or after the "
-                                                "current month (settings enrolment_backdate_months / "
-                                                "enrolment_advance_months).")
+    start_month: StartMonth = Field(examples=["2025-03"], description=(
+        "First covered month. At most a few months before or after the current month (settings "
+        "enrolment_backdate_months / enrolment_advance_months)."))
     months: Months = Field(description="Months covered, 1 to the months left in that fiscal year (January-December "
                                        "of start_month's year).")
 
@@ -259,10 +259,10 @@ def _problems(error: ValidationError) -> list[Problem]:
 
 @cache
 def _field(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    """One field's type with its checks and constraints, to read it alone when another field failed."""
     info = model.model_fields[name]
-    if not info.metadata:
-        return TypeAdapter(info.annotation)
-    return TypeAdapter(Annotated[(info.annotation, *info.metadata)])  # type: ignore[valid-type]
+    annotation: Any = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+    return TypeAdapter(annotation)
 
 
 def _fields(model: type[BaseModel], raw: Any, error: ValidationError) -> dict[str, Any]:
@@ -273,8 +273,9 @@ def _fields(model: type[BaseModel], raw: Any, error: ValidationError) -> dict[st
     values: dict[str, Any] = {}
     for name, info in model.model_fields.items():
         if name in failed:
-            if name == "coverage" and isinstance(raw.get(name), dict):
-                values[name] = _partial(CoverageRequest, raw[name])
+            # A nested object (the coverage) keeps its own fields that passed, for the rules that join them.
+            if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+                values[name] = _partial(info.annotation, raw.get(name))
             continue
         values[name] = _field(model, name).validate_python(raw[name]) if name in raw else info.get_default()
     return values

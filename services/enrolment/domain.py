@@ -63,7 +63,7 @@ class IntakeRules:
 
 
 @dataclass(frozen=True)
-class Intake:
+class ValidIntake:
     """A registration that passed the contract and the rules, normalised, plus what the NIK says (sex, birth date,
     place of issue): what is stored and published."""
 
@@ -220,7 +220,8 @@ class IntakeForm:
     captured_at: datetime | None = None  # UTC
 
 
-def judge_intake(form: IntakeForm, rules: IntakeRules, now: datetime) -> tuple[Intake | None, list[Problem]]:
+def judge_intake(form: IntakeForm, rules: IntakeRules,
+                 now: datetime) -> tuple[ValidIntake | None, list[Problem]]:
     """Check every rule on what the contract read; the intake, or every problem found."""
     problems: list[Problem] = []
     today = now.astimezone(FISCAL_TZ).date()
@@ -237,7 +238,7 @@ def judge_intake(form: IntakeForm, rules: IntakeRules, now: datetime) -> tuple[I
     assert form.registration_id and form.nik and form.full_name and category and regency and programme
     assert form.channel is not None
     nik, sex, birth, band, nik_district = nik_info
-    return Intake(
+    return ValidIntake(
         registration_id=form.registration_id, nik=nik, full_name=form.full_name, phone=phone, category=category,
         category_description=form.category_description, regency_code=regency, district_code=district,
         village_code=village, programme=programme, fiscal_year=coverage[0], start_month=coverage[1],
@@ -409,7 +410,7 @@ def nik_conflict(existing: str) -> IntakeVerdict:
         "nik", "nik_already_registered", "This NIK already has a live registration in this programme.")])
 
 
-def judge_arrivals(intakes: list[Intake], stored: dict[str, str],
+def judge_arrivals(intakes: list[ValidIntake], stored: dict[str, str],
                    live: dict[tuple[str, str], str]) -> list[IntakeVerdict]:
     """In submission order: a known id with the same content is a duplicate, with other content a conflict; a NIK
     with a live registration in the programme is a conflict naming it; the rest are accepted. `stored` maps

@@ -18,7 +18,7 @@ from shared.kafka import Consumed
 from shared.outbox import enqueue
 from shared.vocabulary import LIVE_STATUSES, STATUS_AFTER_DECISION
 
-from services.enrolment.domain import Intake, IntakeVerdict, RegistrationRecord, ended_event, judge_arrivals
+from services.enrolment.domain import IntakeVerdict, RegistrationRecord, ValidIntake, ended_event, judge_arrivals
 from services.enrolment.models import outbox, registrations
 
 CHUNK = 500
@@ -58,7 +58,7 @@ def _record(mapping: Any) -> RegistrationRecord:
 class Submission:
     """An intake as one key submitted it at one moment."""
 
-    intake: Intake
+    intake: ValidIntake
     key_id: str
     now: datetime
 
@@ -81,18 +81,18 @@ class Registrations:
         self._waiting: list[_Waiting] = []
         self._storing: asyncio.Task[None] | None = None
 
-    async def register(self, intakes: list[Intake], key_id: str, now: datetime) -> list[IntakeVerdict]:
+    async def register(self, intakes: list[ValidIntake], key_id: str, now: datetime) -> list[IntakeVerdict]:
         """Store the accepted ones with their worker.registered events; returns one verdict per intake."""
         return await self._store([Submission(c, key_id, now) for c in intakes])
 
-    async def register_single(self, intake: Intake, key_id: str, now: datetime) -> IntakeVerdict:
+    async def register_single(self, intake: ValidIntake, key_id: str, now: datetime) -> IntakeVerdict:
         """One registration, stored in one transaction with the others waiting at the same moment (group commit).
 
         A transaction costs the same few round trips to the database whether it holds one registration or
         hundreds, and on SQLite only one runs at a time, so concurrent single POSTs each in their own transaction
         queue behind one another. Here they share one: requests that arrive while a group is being stored form the
-        next group. Each is judged as if it had arrived alone, in arrival order (see `judge_arrivals`), and answered only
-        after the commit.
+        next group. Each is judged as if it had arrived alone, in arrival order (see `judge_arrivals`), and answered
+        only after the commit.
         """
         waiting = _Waiting(Submission(intake, key_id, now))
         self._waiting.append(waiting)
@@ -150,7 +150,7 @@ class Registrations:
         raise RuntimeError("registration kept conflicting with concurrent inserts")
 
     async def _known(self, session: AsyncSession,
-                     intakes: Sequence[Intake]) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+                     intakes: Sequence[ValidIntake]) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
         """Fingerprints of the stored registrations with these ids, and the live registrations of these NIKs."""
         stored: dict[str, str] = {}
         for chunk in _chunks(sorted({c.registration_id for c in intakes})):

@@ -20,7 +20,7 @@ from shared.inbox import claim_new
 from shared.kafka import Consumed
 
 from services.enrolment.contract import read_intake
-from services.enrolment.domain import (Intake, IntakeRules, Problem, RegistrationRecord, end_month_for,
+from services.enrolment.domain import (IntakeRules, Problem, RegistrationRecord, ValidIntake, end_month_for,
                                        judge_intake)
 from services.enrolment.models import inbox
 from services.enrolment.repository import Registrations, apply_decisions
@@ -33,7 +33,8 @@ NOWHERE = ""
 OUTSIDE_REGION = Problem("regency_code", "outside_region", "This key may not act in that region.")
 
 
-def judge_submission(raw: Any, rules: IntakeRules, now: datetime) -> tuple[Intake | None, list[Problem]]:
+def judge_submission(raw: Any, rules: IntakeRules,
+                     now: datetime) -> tuple[ValidIntake | None, list[Problem]]:
     """One submitted registration through the contract and the rules: the intake, or every problem of both."""
     form, problems = read_intake(raw)
     intake, broken_rules = judge_intake(form, rules, now)

@@ -171,7 +171,8 @@ async def test_the_openapi_document_describes_the_bodies_with_examples(enrolment
     assert "nik" in schemas["RegistrationRequest"]["required"]
     assert document["paths"]["/v1/registrations/batch"]["post"]["requestBody"]["content"]["application/json"][
         "schema"]["$ref"] == "#/components/schemas/BatchRequest"
-    assert schemas["BatchRequest"]["properties"]["items"]["items"] == {"$ref": "#/components/schemas/RegistrationRequest"}
+    items = schemas["BatchRequest"]["properties"]["items"]["items"]
+    assert items == {"$ref": "#/components/schemas/RegistrationRequest"}
 
 
 async def test_the_openapi_document_declares_what_the_intake_enforces(enrolment):

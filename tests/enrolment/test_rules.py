@@ -187,10 +187,12 @@ def test_a_batch_is_judged_as_if_its_items_came_one_by_one() -> None:
     assert [d.verdict for d in verdicts] == ["accepted", "duplicate", "conflict", "conflict"]
     assert verdicts[2].existing_registration_id == a.registration_id
     assert verdicts[3].code == "registration_id_conflict"
-    stored = judge_arrivals([a], stored={a.registration_id: a.fingerprint}, live={(a.nik, a.programme): a.registration_id})
+    stored = judge_arrivals([a], stored={a.registration_id: a.fingerprint},
+                            live={(a.nik, a.programme): a.registration_id})
     assert stored[0].verdict == "duplicate"
     other = valid(item(nik=synthetic_nik()))
-    assert judge_arrivals([other], stored={}, live={(other.nik, other.programme): "x"})[0].existing_registration_id == "x"
+    [verdict] = judge_arrivals([other], stored={}, live={(other.nik, other.programme): "x"})
+    assert verdict.existing_registration_id == "x"
 
 
 def test_end_month_defaults_to_the_current_month_inside_the_coverage() -> None:

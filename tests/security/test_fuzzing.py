@@ -26,6 +26,8 @@ CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,r
 # The live stream never ends, so a fuzzer request to it would only time out; tests/award covers it.
 NOT_FUZZED = {"award": ["/v1/stream"]}
 OPERATIONS = {"enrolment": 11, "subsidy": 12, "award": 12}  # as documented, less NOT_FUZZED
+# A service's own schemathesis settings, if it has any: fuzzing/<service>.toml.
+SETTINGS = Path(__file__).with_name("fuzzing")
 
 pytestmark = pytest.mark.slow
 
@@ -34,8 +36,10 @@ async def fuzz(stack: Stack, service: str, workdir: Path) -> str:
     """One schemathesis run against one served service; returns its report, failing the test on any finding."""
     workdir.mkdir()
     excluded = [arg for path in NOT_FUZZED.get(service, []) for arg in ("--exclude-path", path)]
+    settings = SETTINGS / f"{service}.toml"
     process = await asyncio.create_subprocess_exec(
-        str(SCHEMATHESIS), "run", f"{stack.servers[service].url}/openapi.json",
+        str(SCHEMATHESIS), *(["--config-file", str(settings)] if settings.exists() else []),
+        "run", f"{stack.servers[service].url}/openapi.json",
         "--header", f"Authorization: Bearer {stack.keys['admin']}",
         "--checks", CHECKS, *excluded,
         "--max-examples", os.environ.get("PARITRANA_FUZZ_EXAMPLES", "5"),
