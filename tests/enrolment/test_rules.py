@@ -4,7 +4,10 @@ database or broker."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date, datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -210,3 +213,12 @@ def test_the_openapi_examples_are_valid_registrations() -> None:
     march = datetime(2025, 3, 21, 2, 0, tzinfo=timezone.utc)
     assert valid(EXAMPLE_ITEM, now=march).sex == "P"
     assert valid(EXAMPLE_OTHER, now=march).category == "other"
+
+
+def test_the_domain_does_not_reach_for_the_http_edge() -> None:
+    """The rules report their own Problem; the routes turn it into the HTTP error body."""
+    probe = "import sys, services.enrolment.domain; print(sorted(m for m in sys.modules if m.split('.')[0] in " \
+            "('fastapi', 'starlette') or m == 'shared.http'))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).parents[2])
+    assert result.stdout.strip() == "[]"
