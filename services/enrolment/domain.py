@@ -20,7 +20,7 @@ from shared.categories import category_code
 from shared.clock import FISCAL_TZ
 from shared.events import Envelope, WorkerEnded, WorkerRegistered, age_band, new_event
 from shared.settings import Settings
-from shared.vocabulary import DEFAULT_PROGRAMME, RegistrationStatus
+from shared.vocabulary import DEFAULT_PROGRAMME, Channel, EndReason, RegistrationStatus, Sex
 
 SOURCE = "/paritrana/enrolment"
 
@@ -80,13 +80,13 @@ class ValidIntake:
     fiscal_year: int
     start_month: int
     months: int
-    channel: str
+    channel: Channel
     device_id: str | None
     officer_id: str | None
     captured_at: datetime
     # Derived, never submitted:
     worker_ref: str
-    sex: str
+    sex: Sex
     birth_date: date
     age_band: str
     nik_district_code: str
@@ -149,7 +149,7 @@ class RegistrationRecord:
     worker_ref: str
     full_name: str
     phone: str | None
-    sex: str
+    sex: Sex
     birth_date: date
     age_band: str
     nik_district_code: str
@@ -163,7 +163,7 @@ class RegistrationRecord:
     fiscal_year: int
     start_month: int
     months: int
-    channel: str
+    channel: Channel
     device_id: str | None
     officer_id: str | None
     captured_at: datetime
@@ -177,7 +177,7 @@ class RegistrationRecord:
     updated_at: datetime
 
 
-def ended_event(record: RegistrationRecord, reason: str, end_month: int,
+def ended_event(record: RegistrationRecord, reason: EndReason, end_month: int,
                 ended_at: datetime) -> Envelope[WorkerEnded]:
     data = WorkerEnded(
         registration_id=uuid.UUID(record.registration_id), worker_ref=record.worker_ref,
@@ -214,7 +214,7 @@ class IntakeForm:
     programme: str | None = None
     start_month: str | None = None  # YYYY-MM
     months: int | None = None  # 1-12
-    channel: str | None = None
+    channel: Channel | None = None
     device_id: str | None = None
     officer_id: str | None = None
     captured_at: datetime | None = None  # UTC
@@ -249,7 +249,7 @@ def judge_intake(form: IntakeForm, rules: IntakeRules,
 
 
 def _nik(digits: str, problems: list[Problem], today: date,
-         rules: IntakeRules) -> tuple[str, str, date, str, str] | None:
+         rules: IntakeRules) -> tuple[str, Sex, date, str, str] | None:
     info = parse_nik(digits, reference_date=today)
     issues = {issue.code for issue in info.errors}
     before = len(problems)
@@ -268,9 +268,10 @@ def _nik(digits: str, problems: list[Problem], today: date,
             problems.append(Problem("nik", "age_out_of_range",
                                     f"The worker must be {rules.min_age} to {rules.max_age} years old for this "
                                     "programme."))
-    if len(problems) > before or birth is None or info.gender is None:
+    if len(problems) > before or birth is None or info.gender not in ("L", "P"):
         return None
-    return digits, info.gender, birth, age_band(age_on(birth, today)), info.district_code or ""
+    sex: Sex = "P" if info.gender == "P" else "L"
+    return digits, sex, birth, age_band(age_on(birth, today)), info.district_code or ""
 
 
 def _phone(value: str | None, problems: list[Problem]) -> str | None:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.database import Database
 from shared.kafka import Consumed
 from shared.outbox import enqueue
-from shared.vocabulary import LIVE_STATUSES, STATUS_AFTER_DECISION
+from shared.vocabulary import LIVE_STATUSES, STATUS_AFTER_DECISION, EndReason
 
 from services.enrolment.domain import IntakeVerdict, RegistrationRecord, ValidIntake, ended_event, judge_arrivals
 from services.enrolment.models import outbox, registrations
@@ -200,7 +200,7 @@ class Registrations:
         async with self.database.reading() as session:
             return [_record(r) for r in (await session.execute(query)).mappings()]
 
-    async def end(self, record: RegistrationRecord, reason: str, end_month: int, now: datetime) -> bool:
+    async def end(self, record: RegistrationRecord, reason: EndReason, end_month: int, now: datetime) -> bool:
         """End a live registration and publish worker.ended; False if it was not live (any more)."""
         async with self.database.transaction() as session:
             result = await session.execute(

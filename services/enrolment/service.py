@@ -18,6 +18,7 @@ from shared.database import Database
 from shared.http import ApiError
 from shared.inbox import claim_new
 from shared.kafka import Consumed
+from shared.vocabulary import EndReason
 
 from services.enrolment.contract import read_intake
 from services.enrolment.domain import (IntakeRules, Problem, RegistrationRecord, ValidIntake, end_month_for,
@@ -121,7 +122,7 @@ async def visible(registrations: Registrations, principal: Principal, registrati
     return record
 
 
-async def end(registrations: Registrations, principal: Principal, registration_id: str, reason: str,
+async def end(registrations: Registrations, principal: Principal, registration_id: str, reason: EndReason,
               requested_end: str | None, now: datetime) -> RegistrationRecord:
     """End a live registration's coverage, publishing worker.ended; resending the same end returns it ended."""
     record = await visible(registrations, principal, registration_id)
