@@ -376,14 +376,14 @@ def first_run_time(source: SourceFile, now: datetime) -> datetime:
 def run_import(source: SourceFile, options: ImportOptions, *, rules: Any, now: Any, client: Any | None,
                batch_size: int = 500, progress: Any = None, log: Any = None) -> ImportSummary:
     """Validate every row locally, then (unless client is None, a dry run) send the valid ones in batches."""
-    from services.enrolment.domain import validate  # the server's own rules
+    from services.enrolment.service import judge_submission  # the server's own contract and rules
 
     summary = ImportSummary(rows=len(source.rows))
     valid: list[tuple[SourceRow, dict[str, Any]]] = []
     started = first_run_time(source, now) if client is not None else now
     for row in source.rows:
         body = registration_body(source, row, options, started)
-        candidate, errors = validate(body, rules, now)
+        candidate, errors = judge_submission(body, rules, now)
         if candidate is None:
             summary.problems.extend(problems_for(row, errors))
         else:

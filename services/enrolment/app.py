@@ -11,7 +11,7 @@ from shared.service import Runtime
 from shared.settings import Settings, get_settings
 from shared.topics import DECISIONS
 
-from services.enrolment.api import document_request_bodies, router
+from services.enrolment.api import router
 from services.enrolment.consumers import decisions_handler
 from services.enrolment.domain import IntakeRules
 from services.enrolment.models import outbox, outbox_lease, outbox_marks
@@ -26,10 +26,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     relay = OutboxRelay(runtime.database, outbox, outbox_lease, outbox_marks, runtime.producer, "enrolment")
     runtime.add_worker(relay)
     runtime.consume([DECISIONS.name], decisions_handler(runtime.database, runtime.clock))
-    api = router(Registrations(runtime.database), IntakeRules.from_settings(settings), runtime.clock)
-    app = runtime.app([api], title="Paritrana enrolment", description=DESCRIPTION,
+    app = runtime.app([router], title="Paritrana enrolment", description=DESCRIPTION,
                       max_body_bytes=settings.enrolment_max_body_bytes)
-    document_request_bodies(app)
+    app.state.registrations = Registrations(runtime.database)
+    app.state.intake_rules = IntakeRules.from_settings(settings)
     return app
 
 

@@ -5,19 +5,13 @@ from __future__ import annotations
 
 from shared.clock import Clock
 from shared.database import Database
-from shared.inbox import claim_new
 from shared.kafka import Consumed, Handler
 
-from services.enrolment.models import inbox
-from services.enrolment.repository import apply_decisions
+from services.enrolment.service import apply_subsidy_decisions
 
 
 def decisions_handler(database: Database, clock: Clock) -> Handler:
     async def on_decisions(batch: list[Consumed]) -> None:
-        # Ahead of the intake's writers (SQLite): in a million-registration wave this consumer otherwise fell
-        # 729,094 decisions behind, and partners read their registrations back as pending for minutes.
-        async with database.transaction(first=True) as session:
-            fresh = await claim_new(session, inbox, batch)
-            await apply_decisions(session, fresh, clock.now())
+        await apply_subsidy_decisions(database, batch, clock.now())
 
     return on_decisions

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.database import Database
 from shared.kafka import Consumed
 from shared.outbox import enqueue
-from shared.vocabulary import LIVE_STATUSES, STATUS_AFTER_DECISION
+from shared.vocabulary import LIVE_STATUSES, STATUS_AFTER_DECISION, EndReason
 
-from services.enrolment.domain import Decision, Registration, decide, ended_event
+from services.enrolment.domain import IntakeVerdict, RegistrationRecord, ValidIntake, ended_event, judge_arrivals
 from services.enrolment.models import outbox, registrations
 
 CHUNK = 500
@@ -42,33 +42,37 @@ def utc(value: datetime) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
-def _row(mapping: Any) -> dict[str, Any]:
-    row = dict(mapping)
-    for name in ("captured_at", "decided_at", "ended_at", "registered_at", "updated_at"):
-        if row.get(name) is not None:
-            row[name] = utc(row[name])
-    return row
+_TIMESTAMPS = ("captured_at", "decided_at", "ended_at", "registered_at", "updated_at")
+_RECORD_FIELDS = [f.name for f in fields(RegistrationRecord)]
+
+
+def _record(mapping: Any) -> RegistrationRecord:
+    values = {name: mapping[name] for name in _RECORD_FIELDS}
+    for name in _TIMESTAMPS:
+        if values[name] is not None:
+            values[name] = utc(values[name])
+    return RegistrationRecord(**values)
 
 
 @dataclass
 class Submission:
-    """A candidate as one key submitted it at one moment."""
+    """An intake as one key submitted it at one moment."""
 
-    candidate: Registration
+    intake: ValidIntake
     key_id: str
     now: datetime
 
     def row(self) -> dict[str, Any]:
-        return self.candidate.row(self.key_id, self.now)
+        return self.intake.row(self.key_id, self.now)
 
     def outbox_entry(self) -> tuple[Any, str]:
-        return self.candidate.registered_event(self.now), self.candidate.regency_code
+        return self.intake.registered_event(self.now), self.intake.regency_code
 
 
 @dataclass
 class _Waiting:
     submission: Submission
-    decided: asyncio.Future[Decision] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    decided: asyncio.Future[IntakeVerdict] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 class Registrations:
@@ -77,20 +81,20 @@ class Registrations:
         self._waiting: list[_Waiting] = []
         self._storing: asyncio.Task[None] | None = None
 
-    async def register(self, candidates: list[Registration], key_id: str, now: datetime) -> list[Decision]:
-        """Store the accepted ones with their worker.registered events; returns one decision per candidate."""
-        return await self._store([Submission(c, key_id, now) for c in candidates])
+    async def register(self, intakes: list[ValidIntake], key_id: str, now: datetime) -> list[IntakeVerdict]:
+        """Store the accepted ones with their worker.registered events; returns one verdict per intake."""
+        return await self._store([Submission(c, key_id, now) for c in intakes])
 
-    async def register_single(self, candidate: Registration, key_id: str, now: datetime) -> Decision:
+    async def register_single(self, intake: ValidIntake, key_id: str, now: datetime) -> IntakeVerdict:
         """One registration, stored in one transaction with the others waiting at the same moment (group commit).
 
         A transaction costs the same few round trips to the database whether it holds one registration or
         hundreds, and on SQLite only one runs at a time, so concurrent single POSTs each in their own transaction
         queue behind one another. Here they share one: requests that arrive while a group is being stored form the
-        next group. Each is judged as if it had arrived alone, in arrival order (see `decide`), and answered only
-        after the commit.
+        next group. Each is judged as if it had arrived alone, in arrival order (see `judge_arrivals`), and answered
+        only after the commit.
         """
-        waiting = _Waiting(Submission(candidate, key_id, now))
+        waiting = _Waiting(Submission(intake, key_id, now))
         self._waiting.append(waiting)
         if self._storing is None or self._storing.done():
             self._storing = asyncio.create_task(self._store_waiting())
@@ -100,15 +104,15 @@ class Registrations:
         while self._waiting:
             group, self._waiting = self._waiting[:GROUP_LIMIT], self._waiting[GROUP_LIMIT:]
             try:
-                decisions = await self._store([w.submission for w in group])
+                verdicts = await self._store([w.submission for w in group])
             except Exception as exc:  # noqa: BLE001 - each waiting request gets the error, as it would alone
                 for w in group:
                     w.decided.set_exception(exc)
             else:
-                for w, decision in zip(group, decisions):
-                    w.decided.set_result(decision)
+                for w, verdict in zip(group, verdicts):
+                    w.decided.set_result(verdict)
 
-    async def _store(self, submissions: list[Submission]) -> list[Decision]:
+    async def _store(self, submissions: list[Submission]) -> list[IntakeVerdict]:
         if not submissions:
             return []
         try:
@@ -120,56 +124,56 @@ class Registrations:
             async with self.database.transaction() as session:
                 return [await self._store_one(session, s) for s in submissions]
 
-    async def _store_together(self, session: AsyncSession, submissions: list[Submission]) -> list[Decision]:
-        candidates = [s.candidate for s in submissions]
-        decisions = decide(candidates, *await self._known(session, candidates))
-        accepted = [s for s, d in zip(submissions, decisions) if d.verdict == "accepted"]
+    async def _store_together(self, session: AsyncSession, submissions: list[Submission]) -> list[IntakeVerdict]:
+        intakes = [s.intake for s in submissions]
+        verdicts = judge_arrivals(intakes, *await self._known(session, intakes))
+        accepted = [s for s, v in zip(submissions, verdicts) if v.verdict == "accepted"]
         # The same insert order in every transaction keeps two overlapping batches from deadlocking on the index.
-        accepted.sort(key=lambda s: (s.candidate.nik, s.candidate.registration_id))
+        accepted.sort(key=lambda s: (s.intake.nik, s.intake.registration_id))
         if accepted:
             await session.execute(insert(registrations), [s.row() for s in accepted])
             await enqueue(session, outbox, [s.outbox_entry() for s in accepted])
-        return decisions
+        return verdicts
 
-    async def _store_one(self, session: AsyncSession, submission: Submission) -> Decision:
+    async def _store_one(self, session: AsyncSession, submission: Submission) -> IntakeVerdict:
         for _ in range(ITEM_ATTEMPTS):
-            [decision] = decide([submission.candidate], *await self._known(session, [submission.candidate]))
-            if decision.verdict != "accepted":
-                return decision
+            [verdict] = judge_arrivals([submission.intake], *await self._known(session, [submission.intake]))
+            if verdict.verdict != "accepted":
+                return verdict
             try:
                 async with session.begin_nested():
                     await session.execute(insert(registrations), [submission.row()])
                     await enqueue(session, outbox, [submission.outbox_entry()])
-                return decision
+                return verdict
             except IntegrityError:
                 continue  # the winner has committed by now, so the next look-up sees it
         raise RuntimeError("registration kept conflicting with concurrent inserts")
 
     async def _known(self, session: AsyncSession,
-                     candidates: Sequence[Registration]) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+                     intakes: Sequence[ValidIntake]) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
         """Fingerprints of the stored registrations with these ids, and the live registrations of these NIKs."""
         stored: dict[str, str] = {}
-        for chunk in _chunks(sorted({c.registration_id for c in candidates})):
+        for chunk in _chunks(sorted({c.registration_id for c in intakes})):
             result = await session.execute(select(registrations.c.registration_id, registrations.c.content_sha256)
                                            .where(registrations.c.registration_id.in_(chunk)))
             stored.update((r.registration_id, r.content_sha256) for r in result)
         live: dict[tuple[str, str], str] = {}
-        for chunk in _chunks(sorted({c.nik for c in candidates})):
+        for chunk in _chunks(sorted({c.nik for c in intakes})):
             result = await session.execute(
                 select(registrations.c.nik, registrations.c.programme, registrations.c.registration_id)
                 .where(registrations.c.nik.in_(chunk), registrations.c.status.in_(_LIVE)))
             live.update(((r.nik, r.programme), r.registration_id) for r in result)
         return stored, live
 
-    async def get(self, registration_id: str) -> dict[str, Any] | None:
+    async def get(self, registration_id: str) -> RegistrationRecord | None:
         async with self.database.reading() as session:
             row = (await session.execute(
                 select(registrations).where(registrations.c.registration_id == registration_id))).mappings().first()
-        return _row(row) if row is not None else None
+        return _record(row) if row is not None else None
 
     async def page(self, *, grants: tuple[str, ...] | None, region: str | None, status: str | None,
                    category: str | None, updated_since: datetime | None, after: tuple[datetime, str] | None,
-                   limit: int) -> list[dict[str, Any]]:
+                   limit: int) -> list[RegistrationRecord]:
         """Without updated_since, the listing: registrations in (registered_at, registration_id) order. Neither ever
         changes, so a registration keeps its place while others are added or ended, and a client paging through
         gets every registration that existed when it began exactly once.
@@ -194,19 +198,19 @@ class Registrations:
             query = query.where(or_(position > at, and_(position == at, registrations.c.registration_id > last_id)))
         query = query.order_by(position, registrations.c.registration_id).limit(limit)
         async with self.database.reading() as session:
-            return [_row(r) for r in (await session.execute(query)).mappings()]
+            return [_record(r) for r in (await session.execute(query)).mappings()]
 
-    async def end(self, row: dict[str, Any], reason: str, end_month: int, now: datetime) -> bool:
+    async def end(self, record: RegistrationRecord, reason: EndReason, end_month: int, now: datetime) -> bool:
         """End a live registration and publish worker.ended; False if it was not live (any more)."""
         async with self.database.transaction() as session:
             result = await session.execute(
                 update(registrations)
-                .where(registrations.c.registration_id == row["registration_id"],
+                .where(registrations.c.registration_id == record.registration_id,
                        registrations.c.status.in_(LIVE_STATUSES))
                 .values(status="ended", status_reason=reason, end_month=end_month, ended_at=now, updated_at=now))
             if result.rowcount != 1:
                 return False
-            await enqueue(session, outbox, [(ended_event(row, reason, end_month, now), row["regency_code"])])
+            await enqueue(session, outbox, [(ended_event(record, reason, end_month, now), record.regency_code)])
         return True
 
 

@@ -171,3 +171,29 @@ async def test_the_openapi_document_describes_the_bodies_with_examples(enrolment
     assert "nik" in schemas["RegistrationRequest"]["required"]
     assert document["paths"]["/v1/registrations/batch"]["post"]["requestBody"]["content"]["application/json"][
         "schema"]["$ref"] == "#/components/schemas/BatchRequest"
+    items = schemas["BatchRequest"]["properties"]["items"]["items"]
+    assert items == {"$ref": "#/components/schemas/RegistrationRequest"}
+
+
+async def test_the_openapi_document_declares_what_the_intake_enforces(enrolment):
+    """The request models are the contract: what they refuse by structure, the document says (schema fuzzing with
+    positive data found an empty category and an empty category filter refused while the schema allowed them)."""
+    async with enrolment.client(None) as client:
+        document = (await client.get("/openapi.json")).json()
+    request = document["components"]["schemas"]["RegistrationRequest"]["properties"]
+    assert request["category"]["minLength"] == 1 and request["full_name"]["minLength"] == 1
+    assert request["regency_code"]["pattern"] == r"^\d{2}\.\d{2}$"
+    assert request["channel"]["enum"] == ["partner_app", "field_kit"]
+    assert document["components"]["schemas"]["CoverageRequest"]["properties"]["months"]["maximum"] == 12
+    listing = {p["name"]: p["schema"] for p in document["paths"]["/v1/registrations"]["get"]["parameters"]}
+    assert listing["category"]["anyOf"][0]["minLength"] == 1
+    # Where reference data decides, a body valid by the schema may still be refused: the 422 says so.
+    assert "reference data" in document["paths"]["/v1/registrations"]["post"]["responses"]["422"]["description"]
+    async with enrolment.client("banten") as banten:
+        empty = await banten.get("/v1/registrations", params={"category": ""})
+        timestamp = await banten.get("/v1/registrations", params={"updated_since": "0.5"})
+    assert (empty.status_code, empty.json()["errors"][0]["field"]) == (422, "category")
+    # A number is not an ISO 8601 date-time, whatever a parser could make of it (found by schema fuzzing).
+    assert (timestamp.status_code, timestamp.json()["errors"][0]) == (422, {
+        "field": "updated_since", "code": "invalid_datetime",
+        "message": "Give an ISO 8601 date-time, such as 2025-03-01T08:00:00+07:00."})

@@ -1,14 +1,19 @@
-"""The intake rules in services/enrolment/domain.py: normalisation, every validation, duplicates, end months.
-Pure functions, so these run without a database or broker."""
+"""The intake contract (services/enrolment/contract.py) and rules (domain.py) together, as service.judge_submission
+applies them: normalisation, every validation, duplicates, end months. Pure functions, so these run without a
+database or broker."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date, datetime, timezone
+from pathlib import Path
 
 import pytest
 
 from services.enrolment.api import EXAMPLE_ITEM, EXAMPLE_OTHER
-from services.enrolment.domain import IntakeRules, decide, end_month_for, validate
+from services.enrolment.domain import IntakeRules, end_month_for, judge_arrivals
+from services.enrolment.service import judge_submission as validate
 from tests.enrolment.sample import item, synthetic_nik
 
 RULES = IntakeRules(worker_ref_key="k")
@@ -181,14 +186,16 @@ def test_a_batch_is_judged_as_if_its_items_came_one_by_one() -> None:
     a_again = valid(item(registration_id=a.registration_id, nik=a.nik))
     same_nik = valid(item(nik=a.nik))
     reused_id = valid(item(registration_id=a.registration_id))
-    verdicts = decide([a, a_again, same_nik, reused_id], stored={}, live={})
+    verdicts = judge_arrivals([a, a_again, same_nik, reused_id], stored={}, live={})
     assert [d.verdict for d in verdicts] == ["accepted", "duplicate", "conflict", "conflict"]
     assert verdicts[2].existing_registration_id == a.registration_id
     assert verdicts[3].code == "registration_id_conflict"
-    stored = decide([a], stored={a.registration_id: a.fingerprint}, live={(a.nik, a.programme): a.registration_id})
+    stored = judge_arrivals([a], stored={a.registration_id: a.fingerprint},
+                            live={(a.nik, a.programme): a.registration_id})
     assert stored[0].verdict == "duplicate"
     other = valid(item(nik=synthetic_nik()))
-    assert decide([other], stored={}, live={(other.nik, other.programme): "x"})[0].existing_registration_id == "x"
+    [verdict] = judge_arrivals([other], stored={}, live={(other.nik, other.programme): "x"})
+    assert verdict.existing_registration_id == "x"
 
 
 def test_end_month_defaults_to_the_current_month_inside_the_coverage() -> None:
@@ -206,3 +213,12 @@ def test_the_openapi_examples_are_valid_registrations() -> None:
     march = datetime(2025, 3, 21, 2, 0, tzinfo=timezone.utc)
     assert valid(EXAMPLE_ITEM, now=march).sex == "P"
     assert valid(EXAMPLE_OTHER, now=march).category == "other"
+
+
+def test_the_domain_does_not_reach_for_the_http_edge() -> None:
+    """The rules report their own Problem; the routes turn it into the HTTP error body."""
+    probe = "import sys, services.enrolment.domain; print(sorted(m for m in sys.modules if m.split('.')[0] in " \
+            "('fastapi', 'starlette') or m == 'shared.http'))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).parents[2])
+    assert result.stdout.strip() == "[]"
