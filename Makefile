@@ -18,7 +18,10 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/paritrana up
 
+# The checkers first (pyproject.toml says what they check); a finding fails the run.
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest --durations=20 $(PYTEST_ARGS)
 
 # The fault suite at length (tests/faults, docs/faults.md): six times the CI durations (the broker stays away 30 s),

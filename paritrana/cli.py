@@ -130,13 +130,13 @@ def keys_revoke(key_id: str) -> None:
     click.echo(f"revoked {key_id}")
 
 
-def _access_store():  # noqa: ANN202
+def _access_store():
     from shared.access import AccessStore
 
     return AccessStore.from_url(get_settings().database_url("access"))
 
 
-async def _with_migrated(store, coro):  # noqa: ANN001, ANN202
+async def _with_migrated(store, coro):
     try:
         await store.database.migrate()
         return await coro
@@ -293,7 +293,8 @@ def demo(seed: int, rate: float, duration: float | None, key: str | None) -> Non
               help="Results JSON (default: bench/results/<time>-<db>.json).")
 def bench(scenario_names: tuple[str, ...], db: str, registrations: int | None, kits: int | None,
           singles: int | None, clients: int | None, rate: float | None, mixed_seconds: float | None,
-          drain_timeout: float | None, use_running_stack: bool, postgres_url: str | None, smoke: bool, output: Path | None) -> None:
+          drain_timeout: float | None, use_running_stack: bool, postgres_url: str | None, smoke: bool,
+          output: Path | None) -> None:
     """A national enrolment wave, end to end, against the machine's raw limits (docs/benchmark.md)."""
     from paritrana.bench import report
     from paritrana.bench.run import SCENARIOS, BenchConfig, run

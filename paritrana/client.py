@@ -173,7 +173,7 @@ class Client:
         self._http = httpx.Client(headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout,
                                   transport=transport)
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -262,7 +262,7 @@ class AsyncClient:
         self._http = httpx.AsyncClient(headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout,
                                        transport=transport)
 
-    async def __aenter__(self) -> "AsyncClient":
+    async def __aenter__(self) -> AsyncClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

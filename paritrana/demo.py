@@ -84,8 +84,8 @@ class Demo:
         self.rng = random.Random(seed)
         self.factory = WorkerFactory(seed=seed, regency_codes=[r[0] for r in SEED_REGIONS],
                                      reference_date=DEMO_NOW.date())
-        self.factory._categories = [c for c, _ in DEMO_MIX]  # noqa: SLF001 - the demo's own mix
-        self.factory._weights = [w for _, w in DEMO_MIX]  # noqa: SLF001
+        self.factory._categories = [c for c, _ in DEMO_MIX]
+        self.factory._weights = [w for _, w in DEMO_MIX]
         self.kits = [f"kit-{i:04d}" for i in range(1, kits + 1)]
         self.stats = DemoStats()
         self.offline_kit: list[dict[str, Any]] = []
@@ -156,7 +156,7 @@ class Demo:
                 await self._report()
             try:
                 await asyncio.wait_for(stop.wait(), 1.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         for items in pending.values():
             if items:

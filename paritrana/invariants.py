@@ -157,11 +157,12 @@ async def check_databases(enrolment: Database, subsidy: Database, award: Databas
     return report
 
 
-async def _unsent(session, outbox) -> int:  # noqa: ANN001
-    return (await session.execute(select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None)))).scalar_one()
+async def _unsent(session, outbox) -> int:
+    unsent = select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
+    return (await session.execute(unsent)).scalar_one()
 
 
-async def _ledger_mismatches(session, decided: Iterable) -> list[str]:  # noqa: ANN001
+async def _ledger_mismatches(session, decided: Iterable) -> list[str]:
     """Per funding region and billing year: the ledger as GET /v1/ledger shows it, the invoices as GET /v1/invoices
     shows them, and the member-months the granted registrations still cover, each priced at the rate in force.
 

@@ -17,7 +17,7 @@ import sqlite3
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -80,11 +80,11 @@ class OfflineQueue:
         item = dict(body)
         item.setdefault("registration_id", str(uuid.uuid4()))
         item.setdefault("channel", "field_kit")
-        item.setdefault("captured_at", datetime.now(timezone.utc).isoformat())
+        item.setdefault("captured_at", datetime.now(UTC).isoformat())
         with self._db:
             self._db.execute(
                 "INSERT INTO queue (registration_id, state, body, enqueued_at) VALUES (?, ?, ?, ?)",
-                (item["registration_id"], PENDING, json.dumps(item), datetime.now(timezone.utc).isoformat()),
+                (item["registration_id"], PENDING, json.dumps(item), datetime.now(UTC).isoformat()),
             )
         return item["registration_id"]
 
@@ -131,7 +131,7 @@ class OfflineQueue:
                 totals[status] += count
 
     def _apply(self, results: list[dict[str, Any]]) -> dict[str, int]:
-        now = datetime.now(timezone.utc).isoformat()
+        now = datetime.now(UTC).isoformat()
         counts = {"accepted": 0, "duplicate": 0, "conflict": 0, "invalid": 0}
         with self._db:
             for result in results:

@@ -4,7 +4,7 @@ republish --since TIME`. Each service's cli.py adds them to its group."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -21,7 +21,7 @@ def parse_since(text: str) -> datetime:
     since = datetime.fromisoformat(text.strip())
     if since.tzinfo is None:
         since = since.replace(tzinfo=FISCAL_TZ)
-    return since.astimezone(timezone.utc)  # stored timestamps are UTC (SQLite keeps no zone)
+    return since.astimezone(UTC)  # stored timestamps are UTC (SQLite keeps no zone)
 
 
 def republish_command(service: str, outbox: Table, migrations: Path) -> click.Command:

@@ -64,7 +64,7 @@ async def demo_admin_key(settings: Settings, store: AccessStore) -> str:
 
 def _start_service(settings: Settings, svc: ServiceProcess) -> None:
     log_path = settings.data_dir / f"{svc.name}.log"
-    log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the child
+    log = open(log_path, "ab")
     env = dict(os.environ)
     if not settings.kafka_bootstrap_servers:
         env["PARITRANA_KAFKA_BOOTSTRAP_SERVERS"] = settings.bootstrap_servers

@@ -10,7 +10,7 @@ import random
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
 from shared.regions import districts_of, regencies
@@ -110,7 +110,7 @@ def registration_payload(worker: SyntheticWorker, registration_id: str, *, start
         "programme": DEFAULT_PROGRAMME,
         "coverage": {"start_month": start_month, "months": months},
         "channel": channel,
-        "captured_at": (captured_at or datetime.now(timezone.utc)).isoformat(),
+        "captured_at": (captured_at or datetime.now(UTC)).isoformat(),
     }
     if worker.phone:
         body["phone"] = worker.phone

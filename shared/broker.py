@@ -50,7 +50,8 @@ class EmbeddedBroker:
             )
         if not wait_for_port(self.host, self.port, timeout):
             self.stop()
-            raise RuntimeError(f"the embedded broker did not listen on {url} within {timeout:.0f}s; see {self.log_path}")
+            raise RuntimeError(f"the embedded broker did not listen on {url} within {timeout:.0f}s; "
+                               f"see {self.log_path}")
 
     def stop(self, timeout: float = 5.0) -> None:
         if self.process is None:

@@ -70,6 +70,12 @@ def read_by_all(marks: Mapping[Partition, Mark], committed: Mapping[Partition, i
     return all((committed.get(p) or 0) > mark.last_offset for p, mark in marks.items())
 
 
+def _lowest(offsets: Iterable[int | None]) -> int | None:
+    """The lowest commit over the groups; None when some group has none."""
+    found = list(offsets)
+    return None if any(o is None for o in found) else min(o for o in found if o is not None)
+
+
 class BrokerLog:
     """The broker's side of the check: where each partition of a service's topics ends, and the lowest offset the
     topics' consumer groups have committed. Its clients connect on first use and again after a failure."""
@@ -119,8 +125,7 @@ class BrokerLog:
         except BaseException:
             await self.close()
             raise
-        return {(tp.topic, tp.partition): None if None in offsets else min(offsets)  # type: ignore[type-var]
-                for tp, offsets in zip(wanted, zip(*by_group))} if by_group else {}
+        return {(tp.topic, tp.partition): _lowest(offsets) for tp, offsets in zip(wanted, zip(*by_group))}
 
     async def close(self) -> None:
         clients = [c for c in (self._reader, *self._committed.values()) if c is not None]
@@ -128,5 +133,5 @@ class BrokerLog:
         for client in clients:
             try:
                 await asyncio.wait_for(client.stop(), 5)
-            except Exception:  # noqa: BLE001 - a client of a broker that went away
+            except Exception:
                 pass

@@ -4,7 +4,7 @@ system clock. The clock runs forward at real speed from wherever it was set."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 # Fiscal months turn over at midnight in Jakarta (WIB), where the APBD calendar is kept.
@@ -20,11 +20,11 @@ class Clock:
     def set(self, instant: datetime) -> None:
         if instant.tzinfo is None:
             instant = instant.replace(tzinfo=FISCAL_TZ)
-        self._offset = instant - datetime.now(timezone.utc)
+        self._offset = instant - datetime.now(UTC)
 
     def now(self) -> datetime:
         """Aware UTC datetime."""
-        return datetime.now(timezone.utc) + self._offset
+        return datetime.now(UTC) + self._offset
 
     def today(self) -> date:
         """Today's date in Jakarta."""

@@ -10,15 +10,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Table, event, text
+from sqlalchemy import Connection, CursorResult, Result, Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -45,14 +45,19 @@ def is_sqlite(url: str) -> bool:
     return normalise_url(url).startswith("sqlite")
 
 
+def changed_rows(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE changed (what its CursorResult counts)."""
+    return cast(CursorResult[Any], result).rowcount
+
+
 def dialect_insert(session: AsyncSession, table: Table) -> Any:
     """An INSERT of the session's dialect, so ON CONFLICT (an upsert) can follow on either backend."""
-    return (postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert)(table)
+    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def stored_utc(value: datetime) -> datetime:
     """A stored timestamp as aware UTC: every one is stored in UTC, and SQLite hands them back without their zone."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def make_engine(url: str, *, plan_each_execution: bool = False, **kwargs: Any) -> AsyncEngine:
@@ -181,7 +186,7 @@ class Database:
                 async with self._readonly_engine.connect() as conn:
                     await conn.execute(text("SELECT 1"))
             return True
-        except Exception:  # noqa: BLE001 - any failure means "not reachable" for /readyz
+        except Exception:
             return False
 
     @property
@@ -208,9 +213,10 @@ class Database:
             # The driver's own connection: through SQLAlchemy the pragma would run inside a transaction (the
             # "begin" listener above), where a checkpoint cannot run.
             raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None
             async with raw.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
                 busy, _, _ = await cursor.fetchone()
-        return busy == 0
+        return bool(busy == 0)
 
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision of this database's chain."""
@@ -245,7 +251,7 @@ def run_migrations(target_metadata: Any) -> None:
     """The body of every service's migrations/env.py: runs on the connection Database.migrate hands over."""
     from alembic import context
 
-    connection: AsyncConnection | None = context.config.attributes.get("connection")
+    connection: Connection | None = context.config.attributes.get("connection")
     if connection is None:
         raise RuntimeError("run migrations through `paritrana migrate SERVICE`, not the alembic command line")
     context.configure(

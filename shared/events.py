@@ -12,23 +12,33 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timezone
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from datetime import UTC, datetime
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import from_json
 
 from shared.vocabulary import (
-    DEFAULT_PROGRAMME, Channel, DenialReason, DistrictCode, EndReason, Month, ProvinceCode, RegencyCode, RegionCode,
-    Rupiah, Sex, VillageCode,
+    DEFAULT_PROGRAMME,
+    Channel,
+    DenialReason,
+    DistrictCode,
+    EndReason,
+    Month,
+    ProvinceCode,
+    RegencyCode,
+    RegionCode,
+    Rupiah,
+    Sex,
+    VillageCode,
 )
 
-SPECVERSION = "1.0"
+SPECVERSION: Literal["1.0"] = "1.0"
 CONTENT_TYPE = "application/cloudevents+json"
 
 
 # Age bands used in events and indicators, so an exact birth date never has to leave enrolment.
-AGE_BANDS: tuple[tuple[str, int, int], ...] = (
+AGE_BANDS: tuple[tuple[AgeBand, int, int], ...] = (
     ("<18", 0, 17),
     ("18-24", 18, 24),
     ("25-34", 25, 34),
@@ -40,7 +50,7 @@ AGE_BANDS: tuple[tuple[str, int, int], ...] = (
 AgeBand = Literal["<18", "18-24", "25-34", "35-44", "45-54", "55-64", "65+"]
 
 
-def age_band(age: int) -> str:
+def age_band(age: int) -> AgeBand:
     return next(name for name, low, high in AGE_BANDS if low <= age <= high)
 
 
@@ -115,6 +125,10 @@ class SubsidyReleased(WorkerAttributes):
     released_at: datetime
 
 
+# Every event about one registration in one fiscal year: what award folds into its projection.
+WORKER_EVENTS = (WorkerRegistered, WorkerEnded, SubsidyGranted, SubsidyDenied, SubsidyReleased)
+
+
 class FundingLine(EventData):
     line_id: str
     source: str
@@ -183,7 +197,9 @@ class Envelope(BaseModel, Generic[D]):
 
 
 # Envelope[Model] classes built once: pydantic's own lookup of a parametrised generic costs more than the event.
-_ENVELOPES: dict[type[EventData], type[Envelope[Any]]] = {model: Envelope[model] for model in EVENT_TYPES.values()}
+_ENVELOPES: dict[type[EventData], type[Envelope[Any]]] = {
+    model: Envelope[model]  # type: ignore[valid-type]  # a model chosen at run time is no static type
+    for model in EVENT_TYPES.values()}
 
 
 def dataschema_uri(event_type: str, version: int) -> str:
@@ -197,7 +213,7 @@ def new_event(data: D, *, source: str, subject: str | None = None, event_id: uui
         id=event_id or uuid.uuid4(),
         source=source,
         type=event_type,
-        time=time or datetime.now(timezone.utc),
+        time=time or datetime.now(UTC),
         subject=subject,
         dataschema=dataschema_uri(event_type, version),
         dataversion=version,

@@ -41,9 +41,6 @@ class HttpProblem(Exception):
         self.errors = [FieldError(field=field, code=code, message=message)]
 
 
-# The name routes in services/ still import; they move to HttpProblem with their own refactor (issue 18).
-ApiError = HttpProblem
-
 
 def error_response(status: int, errors: list[FieldError], headers: dict[str, str] | None = None,
                    extra: dict[str, Any] | None = None) -> JSONResponse:

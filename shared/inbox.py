@@ -3,7 +3,7 @@ change the events cause. A redelivered or replayed event finds its id there and 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,7 +34,7 @@ async def claim_new(session: AsyncSession, inbox: Table, batch: list[Consumed]) 
         seen.update(await session.scalars(select(inbox.c.event_id).where(inbox.c.event_id.in_(chunk))))
     fresh: list[Consumed] = []
     rows = []
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for c, event_id in zip(batch, ids):
         if event_id not in seen:
             seen.add(event_id)

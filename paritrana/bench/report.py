@@ -7,7 +7,7 @@ import os
 import platform
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -66,7 +66,7 @@ def versions(extra: dict[str, str | None] | None = None) -> dict[str, Any]:
 
 def write(result: dict[str, Any], output: Path | None) -> Path:
     if output is None:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         output = ROOT / "bench" / "results" / f"{stamp}-{result['parameters']['db']}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2, default=str) + "\n")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
@@ -43,14 +44,14 @@ class BenchConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def smoke_run(cls, **overrides: Any) -> "BenchConfig":
+    def smoke_run(cls, **overrides: Any) -> BenchConfig:
         """Small enough for CI (well under a minute on two cores): every scenario and measurement, briefly."""
         return cls(**{"registrations": 2_000, "kits": 2, "singles": 300, "clients": 8, "rate": 100.0,
                       "mixed_seconds": 4.0, "drain_timeout": 180.0, "smoke": True} | overrides)
 
 
 async def run(config: BenchConfig, say: Callable[[str], None] = print) -> dict[str, Any]:
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     machine = report.machine()
     say(f"starting the stack ({config.db})" if not config.use_running_stack else "using the running stack")
     if config.use_running_stack:
@@ -67,7 +68,7 @@ async def run(config: BenchConfig, say: Callable[[str], None] = print) -> dict[s
     return {
         "benchmark": "paritrana national enrolment wave",
         "started_at": started_at.isoformat(),
-        "finished_at": datetime.now(timezone.utc).isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
         "machine": machine,
         "versions": report.versions({"postgresql_server": postgres_version}),
         "parameters": asdict(config) | {"db": stack.backend},
@@ -165,7 +166,8 @@ def _derived(results: dict[str, Any], raw: dict[str, Any], replays: dict[str, An
     kafka = raw["kafka"]
     raw_kafka_rate = min(kafka.get("produce_per_second") or 0, kafka.get("consume_per_second") or 0)
     ratios = {
-        "batch_intake_vs_raw_db_insert": _ratio(kits.get("accepted_per_second"), raw["database"]["best_rows_per_second"]),
+        "batch_intake_vs_raw_db_insert": _ratio(kits.get("accepted_per_second"),
+                                                raw["database"]["best_rows_per_second"]),
         "decisions_vs_raw_kafka": _ratio(kits.get("decisions_per_second"), raw_kafka_rate),
         "decisions_vs_batch_intake": _ratio(kits.get("decisions_per_second"), kits.get("accepted_per_second")),
     }
@@ -190,7 +192,8 @@ def _derived(results: dict[str, Any], raw: dict[str, Any], replays: dict[str, An
         "single_intake": target(">= 1,500/s", singles.get("accepted_per_second"),
                                 singles.get("accepted_per_second", 0) >= 1500 if singles else None),
         "latency_p99": target("<= 1,000 ms at 1,000/s offered", latency,
-                              latency <= 1000 and mixed.get("offered_rate", 0) >= 1000 if latency is not None else None),
+                              latency <= 1000 and mixed.get("offered_rate", 0) >= 1000
+                              if latency is not None else None),
         "replay_1m": target("<= 120 s per service", replay_1m and max(replay_1m),
                             max(replay_1m) <= 120 if replay_1m else None),
         # Judged only where the run was that large; smaller runs still report their peaks.

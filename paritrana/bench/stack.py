@@ -181,7 +181,7 @@ async def start_stack(backend: str, postgres_url: str = DEFAULT_POSTGRES_URL, ti
             database_urls[name] = await postgres.create(name)
             env[f"PARITRANA_{name.upper()}_DATABASE_URL"] = database_urls[name]
     data_dir.mkdir(parents=True)
-    log = open(data_dir / "up.log", "ab")  # noqa: SIM115 - lives as long as the stack
+    log = open(data_dir / "up.log", "ab")
     process = subprocess.Popen([sys.executable, "-m", "paritrana", "up"], env=env, cwd=tmp, stdout=log,
                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}

@@ -27,7 +27,7 @@ class Period:
     months: int
 
     @classmethod
-    def at(cls, now: datetime) -> "Period":
+    def at(cls, now: datetime) -> Period:
         return cls(now, now.year, f"{now.year}-{now.month:02d}", 12 - now.month + 1)
 
 

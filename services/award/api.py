@@ -14,7 +14,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from fastapi import APIRouter, Depends, Path as PathParam, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import JsonDict
@@ -39,7 +40,7 @@ from shared.access import Principal, require_scope
 from shared.access.dependencies import forbid_outside
 from shared.clock import Clock
 from shared.database import Database
-from shared.http import ApiError, ErrorBody
+from shared.http import ErrorBody, HttpProblem
 from shared.regions import region
 from shared.settings import Settings
 from shared.vocabulary import (
@@ -246,7 +247,7 @@ router = APIRouter()
 
 def _known_region(code: str) -> None:
     if code != NATIONAL_CODE and region(code) is None:
-        raise ApiError(404, "unknown_region", "No province or regency/city has this code.", field="region_code")
+        raise HttpProblem(404, "unknown_region", "No province or regency/city has this code.", field="region_code")
 
 
 @router.get("/", include_in_schema=False)
@@ -268,7 +269,7 @@ async def rankings(database: DatabaseDep, config: ConfigDep, clock: ClockDep,
                    year: Year = None) -> Rankings:
     fiscal_year = service.fiscal_year_or_current(clock, year)
     if province is not None and level == "province":
-        raise ApiError(422, "not_allowed", "Provinces are ranked nationally; omit province.", field="province")
+        raise HttpProblem(422, "not_allowed", "Provinces are ranked nationally; omit province.", field="province")
     board = await service.board(database, config, clock, fiscal_year, province)
     return Rankings(level=level, province=province, fiscal_year=fiscal_year, as_of=board.as_of, tie_rule=TIE_RULE,
                     weights_note=WEIGHTS_NOTE,
@@ -286,7 +287,8 @@ async def region_indicators(database: DatabaseDep, config: ConfigDep, clock: Clo
     report = await service.region_report(database, config, clock, region_code,
                                          service.fiscal_year_or_current(clock, year))
     if report is None:
-        raise ApiError(404, "no_data", "Nothing is recorded for this region in that fiscal year.", field="region_code")
+        raise HttpProblem(404, "no_data", "Nothing is recorded for this region in that fiscal year.",
+                          field="region_code")
     target, regulation = report.target, report.regulation
     return RegionReportOut.of(
         report.indicators, fiscal_year=report.fiscal_year, as_of=report.as_of,
@@ -360,7 +362,7 @@ async def put_regulation(principal: Admin, database: DatabaseDep, clock: ClockDe
         await service.set_regulation(database, clock, publisher, principal.name, region_code, body.status,
                                      body.instrument, body.reference, body.enacted_on)
     except RecordRefused as refused:
-        raise ApiError(422, refused.code, refused.message, field=refused.field) from None
+        raise HttpProblem(422, refused.code, refused.message, field=refused.field) from None
     return RegulationRecorded(region_code=region_code, **body.model_dump())
 
 

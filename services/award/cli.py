@@ -17,7 +17,8 @@ def rebuild() -> None:
     Targets, regulations, innovation notes and published daily snapshots are kept.
     """
     from services.award.app import MIGRATIONS
-    from services.award.service import RebuildReport, rebuild as replay
+    from services.award.service import RebuildReport
+    from services.award.service import rebuild as replay
     from shared.database import Database
     from shared.settings import get_settings
 

@@ -82,7 +82,7 @@ class IndicatorsFeed:
                 return
             except asyncio.CancelledError:
                 return
-            except Exception as exc:  # noqa: BLE001 - a broker hiccup: reconnect; clients get a snapshot on reconnect
+            except Exception as exc:
                 delay = backoff.next_delay()
                 log.warning("award: indicators feed failed (%s), retrying in %.1fs", type(exc).__name__, delay)
                 with contextlib.suppress(asyncio.TimeoutError):

@@ -28,7 +28,8 @@ from shared.events import (
     WorkerEnded,
     WorkerRegistered,
 )
-from shared.regions import NATIONAL_CODE, region
+from shared.regions import region
+from shared.vocabulary import NATIONAL_CODE
 
 Level = Literal["regency", "province", "national"]
 RegulationStatus = Literal["none", "in_preparation", "perkada", "perda"]
@@ -81,7 +82,7 @@ class ProjectedRegistration:
     ended_on: date | None = None
 
     @classmethod
-    def first_seen(cls, data: WorkerAttributes, fiscal_year: int) -> "ProjectedRegistration":
+    def first_seen(cls, data: WorkerAttributes, fiscal_year: int) -> ProjectedRegistration:
         return cls(str(data.registration_id), fiscal_year, data.regency_code, data.province_code, data.category,
                    data.sex, data.age_band)
 
@@ -216,12 +217,13 @@ class Expression:
 
     def _eval(self, node: ast.AST, counts: Mapping[str, float]) -> float:
         if isinstance(node, ast.BinOp):
-            return _OPERATORS[type(node.op)](self._eval(node.left, counts), self._eval(node.right, counts))
+            return float(_OPERATORS[type(node.op)](self._eval(node.left, counts), self._eval(node.right, counts)))
         if isinstance(node, ast.UnaryOp):
             return -self._eval(node.operand, counts)
-        if isinstance(node, ast.Constant):
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
             return float(node.value)
-        return float(counts[node.id])  # type: ignore[attr-defined]
+        assert isinstance(node, ast.Name), "_check admits only numbers, names and + - * /"
+        return float(counts[node.id])
 
 
 class Normalise(BaseModel):
@@ -230,7 +232,7 @@ class Normalise(BaseModel):
     best: float
 
     @model_validator(mode="after")
-    def _distinct(self) -> "Normalise":
+    def _distinct(self) -> Normalise:
         if self.worst == self.best:
             raise ValueError("normalise.worst and normalise.best must differ")
         return self
@@ -253,7 +255,7 @@ class IndicatorDefinition(BaseModel):
     _denominator: Expression = PrivateAttr()
 
     @model_validator(mode="after")
-    def _parse(self) -> "IndicatorDefinition":
+    def _parse(self) -> IndicatorDefinition:
         self._numerator, self._denominator = Expression(self.numerator), Expression(self.denominator)
         return self
 
@@ -274,7 +276,7 @@ class IndicatorConfig(BaseModel):
     weights: dict[str, float]
 
     @model_validator(mode="after")
-    def _consistent(self) -> "IndicatorConfig":
+    def _consistent(self) -> IndicatorConfig:
         ids = [d.id for d in self.indicators]
         if len(set(ids)) != len(ids):
             raise ValueError("indicator ids must be unique")
@@ -527,5 +529,5 @@ class Windows:
     retention_cutoff: date
 
     @classmethod
-    def at(cls, as_of: date) -> "Windows":
+    def at(cls, as_of: date) -> Windows:
         return cls(as_of, as_of - timedelta(days=6), as_of - timedelta(days=29), months_before(as_of, RETENTION_MONTHS))

@@ -85,7 +85,7 @@ class IndicatorsPublisher:
         while not self._stopping.is_set():
             try:
                 await self.check_log()
-            except Exception as exc:  # noqa: BLE001 - broker or database away: the next round asks again
+            except Exception as exc:
                 log.warning("award: checking award.indicators failed (%s)", type(exc).__name__)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.log_check_seconds)
@@ -118,7 +118,7 @@ class IndicatorsPublisher:
                 backoff.reset()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - broker or database away: keep the regions, retry later
+            except Exception as exc:
                 self._pending |= due
                 delay = backoff.next_delay()
                 log.warning("award: publishing indicators failed (%s), retrying in %.1fs", type(exc).__name__, delay)

@@ -34,12 +34,12 @@ from services.award.models import inbox
 from services.award.producers import IndicatorsPublisher
 from shared.clock import Clock
 from shared.database import Database
-from shared.events import BudgetAllocated, BudgetThresholdCrossed, InvalidEvent, WorkerAttributes
+from shared.events import WORKER_EVENTS, BudgetAllocated, BudgetThresholdCrossed, InvalidEvent
 from shared.inbox import claim_new
 from shared.kafka import Consumed, read_to_end
-from shared.regions import NATIONAL_CODE
 from shared.settings import Settings
 from shared.topics import DECISIONS, WORKERS
+from shared.vocabulary import NATIONAL_CODE
 
 Touched = set[tuple[int, str]]  # (fiscal_year, region_code as stored)
 
@@ -145,7 +145,7 @@ async def apply_events(session: AsyncSession, batch: Sequence[Consumed]) -> Touc
     change by the difference of their contributions: one upsert per changed tally, not a recount.
     """
     touched: Touched = set()
-    registration_events = [c.event.data for c in batch if isinstance(c.event.data, WorkerAttributes)]
+    registration_events = [c.event.data for c in batch if isinstance(c.event.data, WORKER_EVENTS)]
     if registration_events:
         keys = {(str(d.registration_id), d.fiscal_year) for d in registration_events}
         before = await repository.load_registrations(session, keys)

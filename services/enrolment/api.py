@@ -16,17 +16,16 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
-from shared import regions
-from shared.access import Principal, region_covers, require_scope
-from shared.access.dependencies import forbid_outside
-from shared.clock import FISCAL_TZ, Clock
-from shared.http import ApiError, ErrorBody, FieldError, error_response
-from shared.vocabulary import PROVINCE_PATTERN, REGENCY_PATTERN, REGION_PATTERN, RegistrationStatus, Sex
-
 from services.enrolment import service
 from services.enrolment.contract import BatchRequest, EndRequest, SubmittedRegistration
 from services.enrolment.domain import IntakeRules, Problem, RegistrationRecord
 from services.enrolment.repository import Registrations, ordered_by, utc
+from shared import regions
+from shared.access import Principal, region_covers, require_scope
+from shared.access.dependencies import forbid_outside
+from shared.clock import FISCAL_TZ, Clock
+from shared.http import ErrorBody, FieldError, HttpProblem, error_response
+from shared.vocabulary import PROVINCE_PATTERN, REGENCY_PATTERN, REGION_PATTERN, RegistrationStatus, Sex
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
@@ -39,7 +38,7 @@ async def _either_scope(request: Request) -> Principal:
     """Reference data for anyone who may write or read registrations."""
     try:
         return await _write_scope(request)
-    except ApiError as exc:
+    except HttpProblem as exc:
         if exc.status != 403:
             raise
         return await _read_scope(request)
@@ -212,7 +211,7 @@ def _encode_cursor(record: RegistrationRecord, mode: str, filters: list[Any]) ->
 
 
 def _decode_cursor(cursor: str, mode: str, filters: list[Any]) -> tuple[datetime, str]:
-    invalid = ApiError(422, "invalid_cursor", "The cursor is not one this API returned for these filters; start "
+    invalid = HttpProblem(422, "invalid_cursor", "The cursor is not one this API returned for these filters; start "
                                               "again without it.", field="cursor")
     try:
         cursor_mode, at, last_id, check = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
@@ -221,7 +220,7 @@ def _decode_cursor(cursor: str, mode: str, filters: list[Any]) -> tuple[datetime
         raise invalid from None
     other = "listing" if mode == "changes" else "changes"
     if cursor_mode == other:
-        raise ApiError(422, "cursor_mode_mismatch", _MODE_MISMATCH[other], field="cursor")
+        raise HttpProblem(422, "cursor_mode_mismatch", _MODE_MISMATCH[other], field="cursor")
     if check != _cursor_check(mode, [at, last_id], filters):
         raise invalid
     return position
@@ -409,7 +408,7 @@ async def region_list(
 ) -> Any:
     provinces = [p for p in regions.provinces() if province in (None, p.code)]
     if province is not None and not provinces:
-        raise ApiError(404, "unknown_province", "No province has this code.", field="province")
+        raise HttpProblem(404, "unknown_province", "No province has this code.", field="province")
     result: dict[str, Any] = {
         "provinces": [{"code": p.code, "name": p.name, "kind": p.kind} for p in provinces],
         "regencies": [{"code": r.code, "name": r.name, "kind": r.kind, "province_code": r.province_code}
@@ -417,7 +416,7 @@ async def region_list(
     }
     if districts_of is not None:
         if not regions.is_regency(districts_of):
-            raise ApiError(404, "unknown_regency", "No regency/city has this code.", field="districts_of")
+            raise HttpProblem(404, "unknown_regency", "No regency/city has this code.", field="districts_of")
         result["districts"] = [{"code": c, "name": regions.district_name(c) or "", "kind": "kecamatan",
                                 "province_code": districts_of[:2]} for c in regions.districts_of(districts_of)]
     return result

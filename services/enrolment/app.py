@@ -6,16 +6,15 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from shared.outbox import OutboxRelay
-from shared.service import Runtime
-from shared.settings import Settings, get_settings
-from shared.topics import DECISIONS
-
 from services.enrolment.api import router
 from services.enrolment.consumers import decisions_handler
 from services.enrolment.domain import IntakeRules
 from services.enrolment.models import outbox, outbox_lease, outbox_marks
 from services.enrolment.repository import Registrations
+from shared.outbox import OutboxRelay
+from shared.service import Runtime
+from shared.settings import Settings, get_settings
+from shared.topics import DECISIONS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

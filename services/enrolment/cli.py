@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from paritrana.outbox_commands import republish_command
-
 from services.enrolment.app import MIGRATIONS
 from services.enrolment.models import outbox
 

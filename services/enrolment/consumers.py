@@ -3,11 +3,10 @@ subsidy.denied makes it unfunded. Every event on the topic is recorded in the in
 
 from __future__ import annotations
 
+from services.enrolment.service import apply_subsidy_decisions
 from shared.clock import Clock
 from shared.database import Database
 from shared.kafka import Consumed, Handler
-
-from services.enrolment.service import apply_subsidy_decisions
 
 
 def decisions_handler(database: Database, clock: Clock) -> Handler:

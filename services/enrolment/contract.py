@@ -10,22 +10,31 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timezone
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, TypeAdapter,
-                      ValidationError)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
 
+from services.enrolment.domain import IntakeForm, Problem
 from shared.categories import CATEGORIES
 from shared.clock import FISCAL_TZ
-from shared.vocabulary import (CHANNELS, DEFAULT_PROGRAMME, DISTRICT_CODE, DISTRICT_PATTERN, FISCAL_MONTH,
-                               MONTH_PATTERN, REGENCY_CODE, REGENCY_PATTERN, VILLAGE_CODE, VILLAGE_PATTERN, Channel,
-                               EndReason)
-
-from services.enrolment.domain import IntakeForm, Problem
+from shared.vocabulary import (
+    CHANNELS,
+    DEFAULT_PROGRAMME,
+    DISTRICT_CODE,
+    DISTRICT_PATTERN,
+    FISCAL_MONTH,
+    MONTH_PATTERN,
+    REGENCY_CODE,
+    REGENCY_PATTERN,
+    VILLAGE_CODE,
+    VILLAGE_PATTERN,
+    Channel,
+    EndReason,
+)
 
 NAME_MAX = 200
 DESCRIPTION_MAX = 200
@@ -131,7 +140,7 @@ def _captured_at(value: str) -> datetime:
     if captured.tzinfo is None:
         # Devices that send local time without an offset are taken to be on WIB, where the fiscal calendar is kept.
         captured = captured.replace(tzinfo=FISCAL_TZ)
-    return captured.astimezone(timezone.utc)
+    return captured.astimezone(UTC)
 
 
 # Each field's checks run in its `_text` (or other before-validator), ahead of the inner type and the constraints it

@@ -9,8 +9,8 @@ import hashlib
 import hmac
 import uuid
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from typing import Any, Literal
 
 from lokal import parse_nik, parse_phone
@@ -18,7 +18,7 @@ from lokal import parse_nik, parse_phone
 from shared import regions
 from shared.categories import category_code
 from shared.clock import FISCAL_TZ
-from shared.events import Envelope, WorkerEnded, WorkerRegistered, age_band, new_event
+from shared.events import AgeBand, Envelope, WorkerEnded, WorkerRegistered, age_band, new_event
 from shared.settings import Settings
 from shared.vocabulary import DEFAULT_PROGRAMME, Channel, EndReason, RegistrationStatus, Sex
 
@@ -48,7 +48,7 @@ class IntakeRules:
     batch_limit: int = 1000
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "IntakeRules":
+    def from_settings(cls, settings: Settings) -> IntakeRules:
         return cls(
             worker_ref_key=settings.worker_ref_key,
             min_age=settings.enrolment_min_age,
@@ -88,7 +88,7 @@ class ValidIntake:
     worker_ref: str
     sex: Sex
     birth_date: date
-    age_band: str
+    age_band: AgeBand
     nik_district_code: str
 
     @property
@@ -151,7 +151,7 @@ class RegistrationRecord:
     phone: str | None
     sex: Sex
     birth_date: date
-    age_band: str
+    age_band: AgeBand
     nik_district_code: str
     category: str
     category_description: str | None
@@ -249,7 +249,7 @@ def judge_intake(form: IntakeForm, rules: IntakeRules,
 
 
 def _nik(digits: str, problems: list[Problem], today: date,
-         rules: IntakeRules) -> tuple[str, Sex, date, str, str] | None:
+         rules: IntakeRules) -> tuple[str, Sex, date, AgeBand, str] | None:
     info = parse_nik(digits, reference_date=today)
     issues = {issue.code for issue in info.errors}
     before = len(problems)

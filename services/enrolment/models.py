@@ -6,7 +6,6 @@ from sqlalchemy import Column, Date, DateTime, Index, Integer, MetaData, String,
 from shared.database import Base
 from shared.inbox import inbox_table
 from shared.outbox import outbox_tables
-
 from shared.vocabulary import LIVE_STATUSES
 
 

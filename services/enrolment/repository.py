@@ -6,20 +6,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.enrolment.domain import IntakeVerdict, RegistrationRecord, ValidIntake, ended_event, judge_arrivals
+from services.enrolment.models import outbox, registrations
 from shared.database import Database
 from shared.kafka import Consumed
 from shared.outbox import enqueue
 from shared.vocabulary import LIVE_STATUSES, STATUS_AFTER_DECISION, EndReason
-
-from services.enrolment.domain import IntakeVerdict, RegistrationRecord, ValidIntake, ended_event, judge_arrivals
-from services.enrolment.models import outbox, registrations
 
 CHUNK = 500
 # The statuses inline in the SQL rather than bound: only then can SQLite see that a look-up of live NIKs lies
@@ -39,7 +38,7 @@ def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
 
 def utc(value: datetime) -> datetime:
     """SQLite hands timestamps back without their zone; every stored timestamp is UTC."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 _TIMESTAMPS = ("captured_at", "decided_at", "ended_at", "registered_at", "updated_at")
@@ -105,7 +104,7 @@ class Registrations:
             group, self._waiting = self._waiting[:GROUP_LIMIT], self._waiting[GROUP_LIMIT:]
             try:
                 verdicts = await self._store([w.submission for w in group])
-            except Exception as exc:  # noqa: BLE001 - each waiting request gets the error, as it would alone
+            except Exception as exc:
                 for w in group:
                     w.decided.set_exception(exc)
             else:

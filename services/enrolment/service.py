@@ -10,21 +10,19 @@ from typing import Any, Literal
 
 from prometheus_client import Counter
 
+from services.enrolment.contract import read_intake
+from services.enrolment.domain import IntakeRules, Problem, RegistrationRecord, ValidIntake, end_month_for, judge_intake
+from services.enrolment.models import inbox
+from services.enrolment.repository import Registrations, apply_decisions
 from shared.access import Principal
 from shared.access.dependencies import forbid_outside
 from shared.categories import category_code
 from shared.clock import FISCAL_TZ
 from shared.database import Database
-from shared.http import ApiError
+from shared.http import HttpProblem
 from shared.inbox import claim_new
 from shared.kafka import Consumed
 from shared.vocabulary import EndReason
-
-from services.enrolment.contract import read_intake
-from services.enrolment.domain import (IntakeRules, Problem, RegistrationRecord, ValidIntake, end_month_for,
-                                       judge_intake)
-from services.enrolment.models import inbox
-from services.enrolment.repository import Registrations, apply_decisions
 
 REGISTRATIONS = Counter("paritrana_enrolment_registrations_total", "Registration items by outcome", ["outcome"])
 OUTCOMES = ("accepted", "duplicate", "conflict", "invalid")
@@ -75,7 +73,7 @@ async def register_batch(registrations: Registrations, rules: IntakeRules, princ
                          now: datetime) -> list[ItemResult]:
     """One result per item, in order; never all-or-nothing."""
     if len(items) > rules.batch_limit:
-        raise ApiError(422, "too_long", f"A batch holds at most {rules.batch_limit} items.", field="items")
+        raise HttpProblem(422, "too_long", f"A batch holds at most {rules.batch_limit} items.", field="items")
     results: list[ItemResult | None] = [None] * len(items)
     intakes, positions = [], []
     for index, item in enumerate(items):
@@ -117,7 +115,7 @@ async def visible(registrations: Registrations, principal: Principal, registrati
     if record is None:
         if not principal.national:
             forbid_outside(principal, NOWHERE)
-        raise ApiError(404, "not_found", "No registration has this id.")
+        raise HttpProblem(404, "not_found", "No registration has this id.")
     forbid_outside(principal, record.regency_code)
     return record
 
@@ -130,14 +128,14 @@ async def end(registrations: Registrations, principal: Principal, registration_i
                                         now.astimezone(FISCAL_TZ).date())
     if end_month is None:
         [problem] = problems
-        raise ApiError(422, problem.code, problem.message, field=problem.field)
+        raise HttpProblem(422, problem.code, problem.message, field=problem.field)
     await registrations.end(record, reason, end_month, now)
     current = await registrations.get(record.registration_id)
     assert current is not None
     if current.status == "ended" and current.status_reason == reason and (
             requested_end is None or current.end_month == end_month):
         return current
-    raise ApiError(409, "registration_not_live", "Only a pending or active registration can be ended.")
+    raise HttpProblem(409, "registration_not_live", "Only a pending or active registration can be ended.")
 
 
 def category_filter(category: str | None) -> str | None:
@@ -146,7 +144,7 @@ def category_filter(category: str | None) -> str | None:
         return None
     code = category_code(category)
     if code is None:
-        raise ApiError(422, "unknown_category", "The category is not a known worker category.", field="category")
+        raise HttpProblem(422, "unknown_category", "The category is not a known worker category.", field="category")
     return code
 
 

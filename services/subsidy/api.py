@@ -14,20 +14,31 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from lokal import format_rupiah
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from services.subsidy import service
+from services.subsidy.domain import (
+    AllocationBelowCommitted,
+    BudgetNotFound,
+    FundingSource,
+    Line,
+    MonthNotStarted,
+    UnknownRegion,
+)
 from shared.access import Principal, require_scope
 from shared.access.dependencies import forbid_outside
 from shared.clock import Clock
 from shared.database import Database
-from shared.http import ApiError, ErrorBody
+from shared.http import ErrorBody, HttpProblem
 from shared.regions import region
 from shared.settings import Settings
 from shared.vocabulary import (
-    DEFAULT_PROGRAMME, LAST_MONTH, PROVINCE_PATTERN, REGION_PATTERN, FiscalMonth, Month, ProvinceCode, RegionCode,
-)
-
-from services.subsidy import service
-from services.subsidy.domain import (
-    AllocationBelowCommitted, BudgetNotFound, FundingSource, Line, MonthNotStarted, UnknownRegion,
+    DEFAULT_PROGRAMME,
+    LAST_MONTH,
+    PROVINCE_PATTERN,
+    REGION_PATTERN,
+    FiscalMonth,
+    Month,
+    ProvinceCode,
+    RegionCode,
 )
 
 LINE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -329,8 +340,8 @@ def _invoices(invoices: service.Invoices, principal: Principal) -> dict[str, Any
 
 # --- routes ---
 
-def _unknown_region() -> ApiError:
-    return ApiError(422, "unknown_region", "No province or regency/city has this code.", field="region_code")
+def _unknown_region() -> HttpProblem:
+    return HttpProblem(422, "unknown_region", "No province or regency/city has this code.", field="region_code")
 
 
 @router.put("/budgets/{region_code}/{year}/lines", summary="Record a budget's funding lines (APBD, APBD-P)",
@@ -347,7 +358,7 @@ async def put_lines(region_code: RegionPath, year: YearPath, body: LinesIn, prin
     except UnknownRegion:
         raise _unknown_region() from None
     except AllocationBelowCommitted as exc:
-        raise ApiError(409, "allocation_below_committed",
+        raise HttpProblem(409, "allocation_below_committed",
                        f"The lines add up to {format_rupiah(exc.allocation)}, below the "
                        f"{format_rupiah(exc.committed)} already committed to registrations.", field="lines") from None
     detail = await service.read_budget(database, clock, pace_days, region_code, year)
@@ -364,7 +375,8 @@ async def get_budget(region_code: RegionPath, principal: Reader, database: Datab
     try:
         detail = await service.read_budget(database, clock, pace_days, region_code, year)
     except BudgetNotFound:
-        raise ApiError(404, "budget_not_found", f"No budget for this region in {year}.", field="region_code") from None
+        raise HttpProblem(404, "budget_not_found", f"No budget for this region in {year}.",
+                          field="region_code") from None
     return BudgetOut(**_budget(detail))
 
 
@@ -374,7 +386,7 @@ async def list_budgets(principal: Reader, database: DatabaseDep, clock: ClockDep
                        year: YearQuery = None) -> ProvinceBudgetsOut:
     if not (principal.may_act_in(province)
             or any(g.startswith(province + ".") for g in principal.regions)):
-        raise ApiError(403, "outside_region", "This key may not act in that region.")
+        raise HttpProblem(403, "outside_region", "This key may not act in that region.")
     year = year or clock.today().year
     views = await service.read_province(database, clock, pace_days, province, year,
                                         principal.may_act_in)
@@ -428,12 +440,12 @@ async def get_invoices(year: YearPath, month: MonthPath, principal: Reader, data
 async def close(year: YearPath, month: MonthPath, principal: Admin, database: DatabaseDep, clock: ClockDep
                 ) -> ClosedMonthOut:
     if not principal.national:
-        raise ApiError(403, "outside_region", "Closing a month closes it for every region: a national key is "
+        raise HttpProblem(403, "outside_region", "Closing a month closes it for every region: a national key is "
                                               "required.")
     try:
         closed_now = await service.close_month(database, clock, year, month)
     except MonthNotStarted:
-        raise ApiError(409, "month_not_started", "A month can be closed once it has begun.", field="month") from None
+        raise HttpProblem(409, "month_not_started", "A month can be closed once it has begun.", field="month") from None
     return ClosedMonthOut(**_invoices(await service.read_invoices(database, year, month), principal),
                           closed_now=closed_now)
 

@@ -6,14 +6,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.subsidy.api import router
+from services.subsidy.consumers import WorkerEventHandler
+from services.subsidy.models import outbox, outbox_lease, outbox_marks
 from shared.outbox import OutboxRelay
 from shared.service import Runtime
 from shared.settings import Settings, get_settings
 from shared.topics import WORKERS
-
-from services.subsidy.api import router
-from services.subsidy.consumers import WorkerEventHandler
-from services.subsidy.models import outbox, outbox_lease, outbox_marks
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

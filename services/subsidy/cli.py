@@ -6,22 +6,21 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import click
 
 from paritrana.outbox_commands import republish_command
+from services.subsidy import service
+from services.subsidy.app import MIGRATIONS
+from services.subsidy.consumers import WorkerEventHandler
+from services.subsidy.models import outbox
 from shared.clock import Clock
 from shared.database import Database
 from shared.events import BudgetAllocated, InvalidEvent, parse_event
 from shared.kafka import EventConsumer, EventProducer, read_to_end
 from shared.settings import Settings, get_settings
 from shared.topics import DECISIONS, WORKERS
-
-from services.subsidy import service
-from services.subsidy.app import MIGRATIONS
-from services.subsidy.consumers import WorkerEventHandler
-from services.subsidy.models import outbox
 
 
 @click.group()
@@ -59,7 +58,7 @@ async def restore_budgets(settings: Settings, database: Database) -> int:
                 continue
             if isinstance(event.data, BudgetAllocated):
                 latest[(event.data.region_code, event.data.fiscal_year)] = event.data
-    return await service.restore_budgets(database, latest.values(), datetime.now(timezone.utc))
+    return await service.restore_budgets(database, latest.values(), datetime.now(UTC))
 
 
 # Events per replayed transaction. A batch costs one guarded UPDATE per budget it touches, and a replay from
@@ -67,7 +66,7 @@ async def restore_budgets(settings: Settings, database: Database) -> int:
 REPLAY_BATCH = 5000
 
 
-async def replay(settings: Settings, *, publish: bool = False, progress=None) -> ReplayResult:  # noqa: ANN001
+async def replay(settings: Settings, *, publish: bool = False, progress=None) -> ReplayResult:
     """Rebuild registrations, budgets' commitments and the ledger from enrolment.workers, from its beginning, into
     an empty subsidy database. A fresh consumer group reads it through the live handler, so the decisions are
     made exactly as the service makes them; it stops when every partition is consumed to its end."""
@@ -83,7 +82,7 @@ async def replay(settings: Settings, *, publish: bool = False, progress=None) ->
         await producer.start()
         handled = 0
 
-        async def count(batch):  # noqa: ANN001, ANN202
+        async def count(batch):
             nonlocal handled
             await handler(batch)
             handled += len(batch)
@@ -113,7 +112,7 @@ async def replay(settings: Settings, *, publish: bool = False, progress=None) ->
 
 async def _caught_up(consumer: EventConsumer) -> bool:
     """Every partition of the topic assigned to us and nothing left to commit on any of them."""
-    kafka = consumer._consumer  # noqa: SLF001 - the partition count is only known to the client
+    kafka = consumer._consumer
     if kafka is None or not consumer.running:
         return False
     partitions = kafka.partitions_for_topic(WORKERS.name) or set()

@@ -4,12 +4,11 @@ it."""
 
 from __future__ import annotations
 
+from services.subsidy import service
+from services.subsidy.domain import RateBook
 from shared.clock import Clock
 from shared.database import Database
 from shared.kafka import Consumed
-
-from services.subsidy import service
-from services.subsidy.domain import RateBook
 
 
 class WorkerEventHandler:

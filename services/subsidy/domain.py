@@ -238,7 +238,8 @@ def _register(event: Envelope[WorkerRegistered], budgets: dict[tuple[str, int], 
     schedule = rates.schedule(data.programme, data.fiscal_year, months)
     cost = sum(amount for _, amount in schedule)
     candidates = [b for b in (budgets.get((data.regency_code, data.fiscal_year)),
-                              budgets.get((data.province_code, data.fiscal_year))) if b is not None and b.allocation > 0]
+                              budgets.get((data.province_code, data.fiscal_year)))
+                  if b is not None and b.allocation > 0]
     chosen = next((b for b in candidates if b.committed + cost <= b.allocation), None)
     state = RegistrationState(
         registration_id, data.regency_code, data.fiscal_year, data.programme, months.start, months[-1],

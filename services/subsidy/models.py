@@ -5,7 +5,17 @@ Money columns are whole rupiah in BIGINT: a province's yearly allocation passes 
 """
 
 from sqlalchemy import (
-    BigInteger, Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, UniqueConstraint,
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
 )
 
 from shared.database import Base

@@ -12,12 +12,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from shared.events import (
-    BudgetAllocated, BudgetThresholdCrossed, Envelope, FundingLine, MonthlyAmount, SubsidyDenied, SubsidyGranted,
-    SubsidyReleased, WorkerAttributes, new_event,
-)
-
 from services.subsidy.domain import Denied, FundingDecision, Granted, Line, Released, ThresholdCrossed
+from shared.events import (
+    BudgetAllocated,
+    BudgetThresholdCrossed,
+    Envelope,
+    FundingLine,
+    MonthlyAmount,
+    SubsidyDenied,
+    SubsidyGranted,
+    SubsidyReleased,
+    WorkerAttributes,
+    new_event,
+)
 
 SOURCE = "/paritrana/subsidy"
 NAMESPACE = uuid.UUID("5d3f3c0e-8a7b-4f0e-9a43-7c1d2b6e9f10")

@@ -10,17 +10,47 @@ from datetime import datetime
 from typing import Any, Literal, cast
 
 from sqlalchemy import (
-    Column, CursorResult, Select, Table, Update, and_, bindparam, delete, func, insert, or_, select, union_all, update,
+    Column,
+    CursorResult,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    union_all,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.subsidy.domain import (
-    Adjustment, AllocationBelowCommitted, BudgetState, FundingSource, Line, LineChange, LineChangeKind, Plan, Rate,
-    RateBook, RegistrationState,
+    Adjustment,
+    AllocationBelowCommitted,
+    BudgetState,
+    FundingSource,
+    Line,
+    LineChange,
+    LineChangeKind,
+    Plan,
+    Rate,
+    RateBook,
+    RegistrationState,
 )
 from services.subsidy.models import (
-    adjustments, billing_months, budgets, funding_line_changes, funding_lines, inbox, invoices, ledger_months, rates,
+    adjustments,
+    billing_months,
+    budgets,
+    funding_line_changes,
+    funding_lines,
+    inbox,
+    invoices,
+    ledger_months,
+    rates,
     registrations,
 )
 

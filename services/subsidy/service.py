@@ -12,12 +12,45 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import cast
 from datetime import date, datetime, timedelta
+from typing import cast
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.subsidy import repository
+from services.subsidy.domain import (
+    THRESHOLDS,
+    BudgetNotFound,
+    BudgetState,
+    Denied,
+    FundingSource,
+    Granted,
+    Line,
+    LineChange,
+    MonthNotStarted,
+    Plan,
+    Rate,
+    RateBook,
+    Released,
+    Threshold,
+    ThresholdCrossed,
+    UnknownRegion,
+    UnpricedMonth,
+    amend,
+    bill,
+    billing_months_needed,
+    budget_keys,
+    decide_funding,
+    fundable_members,
+    projected_exhaustion,
+    spent_to_date,
+    utilisation,
+)
+from services.subsidy.metrics import FUNDING_DECISIONS, record_utilisation
+from services.subsidy.models import inbox, outbox
+from services.subsidy.producers import allocated_event, decision_events, threshold_event
+from services.subsidy.repository import Amendment, BilledAdjustment, BillingMonth, Budget, LedgerMonth
 from shared.clock import Clock
 from shared.database import Database
 from shared.events import BudgetAllocated
@@ -26,18 +59,6 @@ from shared.kafka import Consumed
 from shared.outbox import enqueue
 from shared.regions import region
 from shared.vocabulary import DEFAULT_PROGRAMME, LAST_MONTH
-
-from services.subsidy import repository
-from services.subsidy.domain import (
-    THRESHOLDS, BudgetNotFound, BudgetState, Denied, FundingSource, Granted, Line, LineChange, MonthNotStarted, Plan,
-    Rate, RateBook, Released, Threshold, ThresholdCrossed, UnknownRegion, UnpricedMonth, amend, bill,
-    billing_months_needed, budget_keys, decide_funding, fundable_members, projected_exhaustion, spent_to_date,
-    utilisation,
-)
-from services.subsidy.metrics import FUNDING_DECISIONS, record_utilisation
-from services.subsidy.models import inbox, outbox
-from services.subsidy.producers import allocated_event, decision_events, threshold_event
-from services.subsidy.repository import Amendment, BilledAdjustment, BillingMonth, Budget, LedgerMonth
 
 log = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ Every service checks keys against the same access store (``PARITRANA_ACCESS_DATA
 stops working everywhere at once.
 """
 
+from shared.access.dependencies import require_scope
 from shared.access.keys import (
     SCOPES,
     AccessStore,
@@ -12,6 +13,5 @@ from shared.access.keys import (
     Principal,
     region_covers,
 )
-from shared.access.dependencies import require_scope
 
 __all__ = ["SCOPES", "AccessStore", "ApiKey", "IssuedKey", "Principal", "region_covers", "require_scope"]

@@ -5,13 +5,13 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import JSON, DateTime, Float, MetaData, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.database import Base, Database
+from shared.database import Base, Database, changed_rows
 from shared.vocabulary import KEY_KINDS, REGION_CODE
 
 SCOPES = ("registrations:write", "registrations:read", "admin")
@@ -88,7 +88,7 @@ class AccessStore:
         self.database = database
 
     @classmethod
-    def from_url(cls, url: str) -> "AccessStore":
+    def from_url(cls, url: str) -> AccessStore:
         return cls(Database(url, migrations=cls.MIGRATIONS, version_table="alembic_version_access"))
 
     async def create(self, name: str, kind: str, scopes: list[str], regions: list[str],
@@ -108,7 +108,7 @@ class AccessStore:
         async with self.database.transaction() as session:
             session.add(ApiKey(key_id=key_id, name=name, kind=kind, secret_sha256=_hash(secret),
                                scopes=sorted(set(scopes)), regions=sorted(set(regions)),
-                               created_at=datetime.now(timezone.utc), rate_limit_per_second=rate_limit_per_second))
+                               created_at=datetime.now(UTC), rate_limit_per_second=rate_limit_per_second))
         return IssuedKey(key_id, secret)
 
     async def list(self) -> list[ApiKey]:
@@ -119,9 +119,9 @@ class AccessStore:
         async with self.database.transaction() as session:
             result = await session.execute(
                 update(ApiKey).where(ApiKey.key_id == key_id, ApiKey.revoked_at.is_(None))
-                .values(revoked_at=datetime.now(timezone.utc))
+                .values(revoked_at=datetime.now(UTC))
             )
-            return result.rowcount == 1
+            return changed_rows(result) == 1
 
     async def authenticate(self, presented: str) -> Principal | None:
         match = _KEY.match(presented.strip())

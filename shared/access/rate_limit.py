@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # The default settings' own ratio (a burst of 200 at 100 per second).
@@ -25,7 +26,7 @@ class _Bucket:
 
 
 class RateLimiter:
-    def __init__(self, per_second: float, burst: int, clock=time.monotonic) -> None:  # noqa: ANN001
+    def __init__(self, per_second: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.per_second, self.burst, self._clock = per_second, burst, clock
         self._buckets: dict[str, _Bucket] = {}
 

@@ -44,7 +44,7 @@ class Consumed:
     key: str | None
 
     @classmethod
-    def of(cls, record: ConsumerRecord) -> "Consumed":
+    def of(cls, record: ConsumerRecord) -> Consumed:
         """The parsed record; raises InvalidEvent for what no handler can take."""
         return cls(parse_event(record.value), record.topic, record.partition, record.offset,
                    record.key.decode(errors="replace") if record.key else None)
@@ -220,7 +220,7 @@ class EventConsumer:
             return True
         except Stopped:
             return False  # stopping in the middle of a retry
-        except Exception as exc:  # noqa: BLE001 - what is not worth retrying is the event's fault
+        except Exception as exc:
             if len(batch) == 1:
                 await send_to_dead_letters(self.producer, self.service, self._record_of(batch[0], records),
                                            f"handler failed: {type(exc).__name__}")

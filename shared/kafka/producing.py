@@ -46,10 +46,12 @@ class EventProducer:
         return self._producer is not None
 
     async def send_raw(self, topic: str, key: bytes | None, value: bytes,
-                       headers: Sequence[tuple[str, bytes]] = ()) -> asyncio.Future:
+                       headers: Sequence[tuple[str, bytes]] = ()) -> asyncio.Future[RecordMetadata]:
         """Queue one message; the returned future resolves when the broker acknowledges it."""
         assert self._producer is not None, "producer not started"
-        return await self._producer.send(topic, value=value, key=key, headers=list(headers))
+        queued: asyncio.Future[RecordMetadata] = await self._producer.send(topic, value=value, key=key,
+                                                                             headers=list(headers))
+        return queued
 
     async def publish(self, events: Sequence[tuple[Envelope[Any], str]]) -> list[RecordMetadata]:
         """Publish (envelope, key) pairs and wait until the broker has acknowledged every one; returns where the
@@ -71,5 +73,5 @@ class EventProducer:
         try:
             await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout)
             return True
-        except Exception:  # noqa: BLE001 - any failure means "not reachable" for /readyz
+        except Exception:
             return False

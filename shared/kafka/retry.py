@@ -37,7 +37,7 @@ class CappedBackoff(wait_base):
         self.initial, self.cap = initial, cap
 
     def delay(self, failures: int) -> float:
-        return min(self.cap, self.initial * 2 ** min(failures - 1, LONGEST_EXPONENT)) * random.uniform(0.5, 1.0)
+        return float(min(self.cap, self.initial * 2 ** min(failures - 1, LONGEST_EXPONENT)) * random.uniform(0.5, 1.0))
 
     def __call__(self, retry_state: RetryCallState) -> float:
         return self.delay(retry_state.attempt_number)
@@ -125,5 +125,5 @@ async def _close_quietly(client: Any) -> None:
     try:
         close = getattr(client, "stop", None) or client.close
         await close()
-    except Exception:  # noqa: BLE001 - closing a client that never connected
+    except Exception:
         pass

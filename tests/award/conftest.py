@@ -14,11 +14,11 @@ NOW = at(20, 3, hour=10)
 
 
 @pytest.fixture
-async def award_settings(make_settings) -> Callable[..., object]:  # noqa: ANN001
+async def award_settings(make_settings) -> Callable[..., object]:
     """award_settings(broker, **overrides): Settings with the clock at 2025-03-20 10:00 WIB and a consumer group of
     the test's own, so tests sharing the session broker do not share committed offsets."""
 
-    async def make(broker, **overrides):  # noqa: ANN001, ANN202
+    async def make(broker, **overrides):
         overrides.setdefault("clock_start", NOW)
         overrides.setdefault("kafka_client_prefix", f"t{uuid.uuid4().hex[:8]}")
         return await make_settings(broker, **overrides)
@@ -30,7 +30,7 @@ async def award_settings(make_settings) -> Callable[..., object]:  # noqa: ANN00
 async def producer_for() -> AsyncIterator[Callable[..., object]]:
     started: list[EventProducer] = []
 
-    async def make(settings) -> EventProducer:  # noqa: ANN001
+    async def make(settings) -> EventProducer:
         producer = EventProducer(settings, "test")
         await producer.start()
         started.append(producer)

@@ -154,7 +154,7 @@ def observed(counts: dict[str, int]) -> dict[str, int]:
             if v and (k in COMPARED or k.startswith(("cat:", "sex:", "age:")))}
 
 
-async def api_counts(client, codes) -> dict[str, dict[str, int]]:  # noqa: ANN001
+async def api_counts(client, codes) -> dict[str, dict[str, int]]:
     out = {}
     for code in codes:
         response = await client.get(f"/v1/indicators/{code}", params={"year": 2025})

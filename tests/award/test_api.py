@@ -30,7 +30,7 @@ AREAS = {
 }
 
 
-async def issue_key(settings, scopes: list[str], regions: list[str]) -> str:  # noqa: ANN001
+async def issue_key(settings, scopes: list[str], regions: list[str]) -> str:
     store = AccessStore.from_url(settings.access_database_url)
     try:
         await store.database.migrate()

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-async def browser():  # noqa: ANN201
+async def browser():
     if CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium; .ci/run does it)")
     playwright_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed")

@@ -25,7 +25,7 @@ from tests.award.factory import Worker, at
 CONFIG = parse_config(yaml.safe_load((Path(__file__).parents[2] / "services/award/indicators.yaml").read_text()))
 
 
-def project(events) -> ProjectedRegistration:  # noqa: ANN001
+def project(events) -> ProjectedRegistration:
     state = ProjectedRegistration.first_seen(events[0], events[0].fiscal_year)
     for e in events:
         state = apply_event(state, e)

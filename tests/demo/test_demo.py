@@ -33,7 +33,7 @@ async def test_a_short_demo_keeps_every_invariant(isolated_broker, make_settings
 
             last: list = []
 
-            async def quiet():  # noqa: ANN202
+            async def quiet():
                 report = await check_databases(enrolment.runtime.database, subsidy.runtime.database,
                                                award.runtime.database)
                 last[:] = report.lines()

@@ -28,7 +28,7 @@ def registered_metrics() -> dict[str, set[str]]:
         importlib.import_module(f"services.{service}.app")
     importlib.import_module("shared.outbox")
     found: dict[str, set[str]] = {}
-    for name, collector in REGISTRY._names_to_collectors.items():  # noqa: SLF001 - no public name index
+    for name, collector in REGISTRY._names_to_collectors.items():
         if name.startswith("paritrana_"):
             found[name] = set(getattr(collector, "_labelnames", ()))
     return found

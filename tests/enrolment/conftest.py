@@ -68,11 +68,11 @@ class Enrolment:
     settings: Settings
     keys: dict[str, str]
 
-    def client(self, key: str | None = "national"):  # noqa: ANN201 - httpx.AsyncClient
+    def client(self, key: str | None = "national"):
         return self.server.client(self.keys[key] if key else None)
 
     @property
-    def database(self):  # noqa: ANN201
+    def database(self):
         return self.server.runtime.database
 
     async def count_rows(self, *where: Any) -> int:
@@ -95,7 +95,7 @@ KEYS = {
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-async def enrolment(request: pytest.FixtureRequest, broker, tmp_path_factory) -> AsyncIterator[Enrolment]:  # noqa: ANN001
+async def enrolment(request: pytest.FixtureRequest, broker, tmp_path_factory) -> AsyncIterator[Enrolment]:
     if request.param == "postgresql" and not postgres_admin_url():
         pytest.skip("PostgreSQL not configured: set PARITRANA_TEST_POSTGRES_URL")
     tmp: Path = tmp_path_factory.mktemp("enrolment")
@@ -127,7 +127,7 @@ async def enrolment(request: pytest.FixtureRequest, broker, tmp_path_factory) ->
 
 
 @pytest.fixture(scope="module")
-async def watch(broker) -> AsyncIterator[TopicWatch]:  # noqa: ANN001
+async def watch(broker) -> AsyncIterator[TopicWatch]:
     watch = TopicWatch(broker.bootstrap_servers)
     watch.task = asyncio.create_task(watch.run())
     yield watch

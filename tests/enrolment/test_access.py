@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from tests.enrolment.sample import item
 
@@ -59,7 +59,7 @@ async def test_listing_filters_pages_with_a_cursor_and_stays_inside_the_keys_reg
                 break
         fishers = (await banten.get("/v1/registrations", params={"region": "36.01", "category": "Nelayan"})).json()
         everything = (await banten.get("/v1/registrations", params={"limit": 1000})).json()["items"]
-        later = datetime.now(timezone.utc) + timedelta(days=400)
+        later = datetime.now(UTC) + timedelta(days=400)
         none_since = (await banten.get("/v1/registrations", params={"updated_since": later.isoformat()})).json()
         bad_cursor = await banten.get("/v1/registrations", params={"cursor": "bm90IGEgY3Vyc29y"})
         bad_category = await banten.get("/v1/registrations", params={"category": "astronaut"})

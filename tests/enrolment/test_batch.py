@@ -29,7 +29,8 @@ async def test_every_item_gets_its_own_result_and_a_resend_stores_nothing_new(en
     assert [r["status"] for r in results] == ["accepted", "invalid", "accepted", "duplicate", "conflict", "invalid",
                                               "conflict", "accepted", "duplicate"]
     assert [r["registration_id"] for r in results] == [i["registration_id"] for i in items]
-    assert {(e["field"], e["code"]) for e in results[1]["errors"]} == {("nik", "nik_serial"), ("phone", "invalid_phone")}
+    assert {(e["field"], e["code"]) for e in results[1]["errors"]} == {("nik", "nik_serial"),
+                                                                        ("phone", "invalid_phone")}
     assert results[4]["errors"][0]["code"] == "nik_already_registered"
     assert results[4]["existing_registration_id"] == good[0]["registration_id"]
     assert results[5]["errors"] == [{"field": "regency_code", "code": "outside_region",

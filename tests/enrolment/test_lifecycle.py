@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import jsonschema
 from sqlalchemy import select
 
 from services.enrolment.models import inbox
 from shared.events import (
-    BudgetAllocated, MonthlyAmount, SubsidyDenied, SubsidyGranted, SubsidyReleased, json_schema, new_event,
+    BudgetAllocated,
+    MonthlyAmount,
+    SubsidyDenied,
+    SubsidyGranted,
+    SubsidyReleased,
+    json_schema,
+    new_event,
 )
 from shared.kafka import EventProducer
 from tests.enrolment.sample import item
 from tests.support import eventually
 
-DECIDED = datetime(2025, 3, 10, 3, 0, tzinfo=timezone.utc)
+DECIDED = datetime(2025, 3, 10, 3, 0, tzinfo=UTC)
 
 
 def attributes(receipt: dict, worker_ref: str = "b" * 64) -> dict:
@@ -27,20 +33,20 @@ def attributes(receipt: dict, worker_ref: str = "b" * 64) -> dict:
             "fiscal_year": 2025, "start_month": 3, "months": 10}
 
 
-def granted(receipt: dict):  # noqa: ANN201
+def granted(receipt: dict):
     return new_event(SubsidyGranted(**attributes(receipt), amount_rupiah=168_000,
                                     schedule=[MonthlyAmount(month=m, amount_rupiah=16_800) for m in range(3, 13)],
                                     funding_region_code=receipt["regency_code"], decided_at=DECIDED),
                      source="/paritrana/subsidy", subject=receipt["registration_id"])
 
 
-def denied(receipt: dict):  # noqa: ANN201
+def denied(receipt: dict):
     return new_event(SubsidyDenied(**attributes(receipt), amount_rupiah=168_000, reason="budget_exhausted",
                                    remaining_rupiah=0, decided_at=DECIDED),
                      source="/paritrana/subsidy", subject=receipt["registration_id"])
 
 
-async def status_of(client, registration_id: str) -> str:  # noqa: ANN001
+async def status_of(client, registration_id: str) -> str:
     return (await client.get(f"/v1/registrations/{registration_id}")).json()["status"]
 
 
@@ -79,7 +85,7 @@ async def test_decisions_on_the_topic_activate_or_leave_unfunded_and_are_applied
         assert (await client.post("/v1/registrations", json=funded)).json() == receipts[0]
 
 
-async def _ids_in_inbox(enrolment, ids) -> bool:  # noqa: ANN001
+async def _ids_in_inbox(enrolment, ids) -> bool:
     async with enrolment.database.reading() as session:
         found = set((await session.execute(select(inbox.c.event_id))).scalars())
     return {str(i) for i in ids} <= found

@@ -7,7 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import select
@@ -40,7 +40,7 @@ async def subjects_on_topic(bootstrap: str, wanted: set[str], timeout: float = 4
     return found
 
 
-def republish_command(settings, since: datetime) -> str:  # noqa: ANN001
+def republish_command(settings, since: datetime) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARITRANA_")}
     env["PARITRANA_ENROLMENT_DATABASE_URL"] = settings.enrolment_database_url
     done = subprocess.run([sys.executable, "-m", "paritrana", "enrolment", "republish", "--since", since.isoformat()],
@@ -51,7 +51,7 @@ def republish_command(settings, since: datetime) -> str:  # noqa: ANN001
 
 async def test_intake_goes_on_without_the_broker_and_everything_is_delivered_after(isolated_broker, make_settings):
     settings = await make_settings(isolated_broker, clock_start=CLOCK_START)
-    before = datetime.now(timezone.utc) - timedelta(seconds=5)
+    before = datetime.now(UTC) - timedelta(seconds=5)
     async with serving(create_app, settings) as server:
         key = (await server.runtime.access.create("kit", "field_kit", ["registrations:write"], ["36"])).secret
         database = server.runtime.database
@@ -84,5 +84,5 @@ async def test_intake_goes_on_without_the_broker_and_everything_is_delivered_aft
     assert delivered[first["registration_id"]] == before_outage[first["registration_id"]]
 
 
-async def _drained(database) -> bool:  # noqa: ANN001
+async def _drained(database) -> bool:
     return await backlog(database, outbox) == 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ from services.enrolment.service import judge_submission as validate
 from tests.enrolment.sample import item, synthetic_nik
 
 RULES = IntakeRules(worker_ref_key="k")
-NOW = datetime(2025, 3, 10, 2, 0, tzinfo=timezone.utc)  # 09:00 WIB
+NOW = datetime(2025, 3, 10, 2, 0, tzinfo=UTC)  # 09:00 WIB
 
 
 def problems(body: dict, rules: IntakeRules = RULES, now: datetime = NOW) -> set[tuple[str | None, str]]:
@@ -30,7 +30,7 @@ def problems(body: dict, rules: IntakeRules = RULES, now: datetime = NOW) -> set
     return {(e.field, e.code) for e in errors}
 
 
-def valid(body: dict, now: datetime = NOW):  # noqa: ANN201
+def valid(body: dict, now: datetime = NOW):
     registration, errors = validate(body, RULES, now)
     assert errors == [], errors
     return registration
@@ -152,7 +152,7 @@ def test_coverage_within_the_fiscal_year_and_the_intake_window(coverage: dict, e
 
 
 def test_december_registrations_may_start_in_january() -> None:
-    december = datetime(2025, 12, 15, 2, 0, tzinfo=timezone.utc)
+    december = datetime(2025, 12, 15, 2, 0, tzinfo=UTC)
     registration = valid(item(coverage={"start_month": "2026-01", "months": 12}, captured_at="2025-12-14T10:00:00"),
                          now=december)
     assert (registration.fiscal_year, registration.start_month, registration.months) == (2026, 1, 12)
@@ -160,7 +160,7 @@ def test_december_registrations_may_start_in_january() -> None:
 
 def test_capture_time() -> None:
     assert valid(item(captured_at="2025-03-08T10:15:00")).captured_at == datetime(2025, 3, 8, 3, 15,
-                                                                                   tzinfo=timezone.utc)  # WIB
+                                                                                   tzinfo=UTC)  # WIB
     assert problems(item(captured_at="2025-03-11T10:00:00+07:00")) == {("captured_at", "captured_in_future")}
     assert problems(item(captured_at="1970-01-01T00:00:00Z")) == {("captured_at", "captured_too_long_ago")}
     assert problems(item(captured_at="yesterday")) == {("captured_at", "invalid_datetime")}
@@ -210,7 +210,7 @@ def test_end_month_defaults_to_the_current_month_inside_the_coverage() -> None:
 
 
 def test_the_openapi_examples_are_valid_registrations() -> None:
-    march = datetime(2025, 3, 21, 2, 0, tzinfo=timezone.utc)
+    march = datetime(2025, 3, 21, 2, 0, tzinfo=UTC)
     assert valid(EXAMPLE_ITEM, now=march).sex == "P"
     assert valid(EXAMPLE_OTHER, now=march).category == "other"
 

@@ -22,7 +22,8 @@ def fault_log(request: pytest.FixtureRequest) -> FaultLog:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-async def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningStack]:
+async def stack(request: pytest.FixtureRequest,
+                tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningStack]:
     backend = request.param
     admin = postgres_admin_url()
     if backend == "postgresql" and not admin:
@@ -46,14 +47,14 @@ async def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
 
 @pytest.fixture
-def scenario(stack: RunningStack, fault_log: FaultLog):  # noqa: ANN201 - a Scenario factory
+def scenario(stack: RunningStack, fault_log: FaultLog):
     def make(title: str, traffic_seconds: float) -> Scenario:
         return Scenario(stack, title, fault_log, traffic_seconds=traffic_seconds)
 
     return make
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     log = config.stash.get(LOG_KEY, None)
     if log is None or not log.rows:
         return

@@ -16,7 +16,12 @@ from paritrana.client import AsyncClient
 from shared.regions import regencies
 from shared.settings import SERVICES
 from tests.faults.checks import (
-    compare_rebuild, dead_letters, decisions_in_database, decisions_on_topic, expected_dead_letters, wait_quiet,
+    compare_rebuild,
+    dead_letters,
+    decisions_in_database,
+    decisions_on_topic,
+    expected_dead_letters,
+    wait_quiet,
 )
 from tests.faults.stack import RunningStack
 from tests.faults.traffic import MONTHLY_PREMIUM, Traffic, coverage_now
@@ -70,7 +75,7 @@ class Scenario:
         print(line, flush=True)
         self.log.lines.append(line)
 
-    async def __aenter__(self) -> "Scenario":
+    async def __aenter__(self) -> Scenario:
         every = regencies()
         start = self.stack.regions_used
         self.regions = [every[(start + i) * 37 % len(every)].code for i in range(REGIONS_PER_SCENARIO)]

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -44,7 +44,7 @@ class RunningStack:
     regions_used: int = 0
 
     @classmethod
-    def start(cls, backend: str, root: Path, database_urls: dict[str, str]) -> "RunningStack":
+    def start(cls, backend: str, root: Path, database_urls: dict[str, str]) -> RunningStack:
         env, ports = stack_environment(
             root,
             PARITRANA_KAFKA_SESSION_TIMEOUT_MS="2000",
@@ -56,8 +56,8 @@ class RunningStack:
         for name, url in database_urls.items():
             env[f"PARITRANA_{name.upper()}_DATABASE_URL"] = url
         root.mkdir(parents=True, exist_ok=True)
-        started_at = datetime.now(timezone.utc).replace(microsecond=0)
-        output = open(root / "supervisor.out", "wb")  # noqa: SIM115 - the supervisor writes to it until it stops
+        started_at = datetime.now(UTC).replace(microsecond=0)
+        output = open(root / "supervisor.out", "wb")
         process = subprocess.Popen([sys.executable, "-m", "paritrana", "up"], env=env, cwd=root, stdout=output,
                                    stderr=subprocess.STDOUT, start_new_session=True)
         output.close()

@@ -31,7 +31,7 @@ SLOW_CONSUMER_SECONDS = seconds(6)
 DUPLICATES_PER_TOPIC = int(seconds(800))
 
 
-async def test_kill_9_each_service_in_turn(stack: RunningStack, scenario) -> None:  # noqa: ANN001
+async def test_kill_9_each_service_in_turn(stack: RunningStack, scenario) -> None:
     async with scenario("kill -9 each service", traffic_seconds=seconds(3) + 3 * 7) as s:
         await s.run_for(seconds(3))
         for name in SERVICES:
@@ -46,7 +46,7 @@ async def test_kill_9_each_service_in_turn(stack: RunningStack, scenario) -> Non
         assert stack.output().count("exited with -9") >= len(SERVICES)
 
 
-async def test_sigterm_each_service_drains_and_comes_back(stack: RunningStack, scenario) -> None:  # noqa: ANN001
+async def test_sigterm_each_service_drains_and_comes_back(stack: RunningStack, scenario) -> None:
     async with scenario("SIGTERM each service", traffic_seconds=seconds(3) + 3 * 7) as s:
         await s.run_for(seconds(3))
         for name in SERVICES:
@@ -65,7 +65,7 @@ async def test_sigterm_each_service_drains_and_comes_back(stack: RunningStack, s
             await s.run_for(seconds(1))
 
 
-async def test_broker_unreachable_then_back(stack: RunningStack, scenario) -> None:  # noqa: ANN001
+async def test_broker_unreachable_then_back(stack: RunningStack, scenario) -> None:
     async with scenario("broker stopped", traffic_seconds=seconds(6) + BROKER_PAUSE_SECONDS) as s:
         await s.run_for(seconds(3))
         broker = stack.pid("broker")
@@ -85,7 +85,7 @@ async def test_broker_unreachable_then_back(stack: RunningStack, scenario) -> No
         await s.run_for(seconds(3))
 
 
-async def test_slow_consumer_builds_lag_then_drains(stack: RunningStack, scenario) -> None:  # noqa: ANN001
+async def test_slow_consumer_builds_lag_then_drains(stack: RunningStack, scenario) -> None:
     async with scenario("slow consumer (subsidy)", traffic_seconds=seconds(6) + SLOW_CONSUMER_SECONDS) as s:
         await s.run_for(seconds(2))
         subsidy = stack.pid("subsidy")
@@ -104,7 +104,7 @@ async def test_slow_consumer_builds_lag_then_drains(stack: RunningStack, scenari
         await s.run_for(seconds(2))
 
 
-async def test_duplicate_and_out_of_order_redelivery(stack: RunningStack, scenario) -> None:  # noqa: ANN001
+async def test_duplicate_and_out_of_order_redelivery(stack: RunningStack, scenario) -> None:
     async with scenario("duplicates, shuffled", traffic_seconds=seconds(6)) as s:
         await s.run_for(seconds(3))
         rng, copies = random.Random(6), []
@@ -132,7 +132,7 @@ async def test_duplicate_and_out_of_order_redelivery(stack: RunningStack, scenar
               + ", ".join(f"{service} {topic} {count:g}" for (service, topic), count in consumed.items()))
 
 
-async def test_poison_on_each_topic(stack: RunningStack, scenario) -> None:  # noqa: ANN001
+async def test_poison_on_each_topic(stack: RunningStack, scenario) -> None:
     async with scenario("poison on each topic", traffic_seconds=seconds(6)) as s:
         await s.run_for(seconds(2))
         for topic in (WORKERS.name, DECISIONS.name):
@@ -143,7 +143,7 @@ async def test_poison_on_each_topic(stack: RunningStack, scenario) -> None:  # n
         await s.run_for(seconds(4))
 
 
-async def test_postgresql_restart_under_load(stack: RunningStack, scenario) -> None:  # noqa: ANN001
+async def test_postgresql_restart_under_load(stack: RunningStack, scenario) -> None:
     if stack.backend != "postgresql":
         pytest.skip("restarting the database server applies to PostgreSQL only")
     async with scenario("PostgreSQL restart", traffic_seconds=seconds(8)) as s:
@@ -158,7 +158,7 @@ async def test_postgresql_restart_under_load(stack: RunningStack, scenario) -> N
         await s.run_for(seconds(5))
 
 
-async def test_broker_log_lost_and_recovered_by_the_services_themselves(stack: RunningStack, scenario) -> None:  # noqa: ANN001
+async def test_broker_log_lost_and_recovered_by_the_services_themselves(stack: RunningStack, scenario) -> None:
     async with scenario("broker log lost", traffic_seconds=seconds(8)) as s:
         await s.run_for(seconds(3))
         broker = stack.pid("broker")

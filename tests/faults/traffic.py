@@ -8,7 +8,7 @@ import asyncio
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -75,7 +75,7 @@ class Traffic:
     def _item(self, channel: str, device_id: str | None) -> dict[str, Any]:
         return registration_payload(self.factory.worker(), self.factory.registration_id(),
                                     start_month=self.start_month, months=self.months, channel=channel,
-                                    device_id=device_id, captured_at=datetime.now(timezone.utc))
+                                    device_id=device_id, captured_at=datetime.now(UTC))
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -99,7 +99,7 @@ class Traffic:
             await asyncio.gather(*sends)
             try:
                 await asyncio.wait_for(self._stop.wait(), max(0.0, TICK_SECONDS - (loop.time() - started)))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _single(self, body: dict[str, Any], *, resend: bool = False) -> None:

@@ -12,7 +12,7 @@ from shared.access.rate_limit import RateLimiter
 from shared.http import install_error_handlers
 
 
-async def make_app(database_url, per_second: float = 100.0, burst: int = 200,  # noqa: ANN001, ANN201
+async def make_app(database_url, per_second: float = 100.0, burst: int = 200,
                    clock: Callable[[], float] = time.monotonic):
     store = AccessStore.from_url(await database_url("access"))
     await store.database.migrate()

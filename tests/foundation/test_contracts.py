@@ -2,7 +2,7 @@
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import jsonschema
 import pytest
@@ -10,7 +10,14 @@ import yaml
 
 from shared.contracts import DOCS, rendered, schema_filename
 from shared.events import (
-    EVENT_TYPES, InvalidEvent, WorkerRegistered, _parse_as_named, encode_event, json_schema, new_event, parse_event,
+    EVENT_TYPES,
+    InvalidEvent,
+    WorkerRegistered,
+    _parse_as_named,
+    encode_event,
+    json_schema,
+    new_event,
+    parse_event,
 )
 from shared.topics import TOPICS
 
@@ -43,7 +50,7 @@ def test_every_type_has_a_schema_and_only_one_topic() -> None:
 
 
 def sample_registered() -> WorkerRegistered:
-    now = datetime(2024, 3, 1, tzinfo=timezone.utc)
+    now = datetime(2024, 3, 1, tzinfo=UTC)
     return WorkerRegistered(
         registration_id=uuid.uuid4(), worker_ref="a" * 64, province_code="36", regency_code="36.72",
         category="rt_rw_head", sex="P", age_band="35-44", fiscal_year=2024, start_month=3, months=10,

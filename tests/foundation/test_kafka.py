@@ -16,7 +16,7 @@ from tests.foundation.test_contracts import sample_registered
 from tests.support import caught_up, eventually, free_port
 
 
-def settings_for(broker: EmbeddedBroker, tmp_path) -> Settings:  # noqa: ANN001
+def settings_for(broker: EmbeddedBroker, tmp_path) -> Settings:
     return Settings(kafka_bootstrap_servers=broker.bootstrap_servers, data_dir=tmp_path, kafka_session_timeout_ms=2000)
 
 

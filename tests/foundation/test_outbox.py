@@ -21,7 +21,7 @@ from tests.support import eventually
 KEYS = ["36.71", "36.72", "36.73", "32.75", "62.71"]
 
 
-async def outbox_database(database_url):  # noqa: ANN001, ANN201
+async def outbox_database(database_url):
     metadata = MetaData()
     outbox, lease, marks = outbox_tables(metadata)
     database = Database(await database_url("outbox"))
@@ -30,14 +30,14 @@ async def outbox_database(database_url):  # noqa: ANN001, ANN201
     return database, outbox, lease, marks
 
 
-async def enqueue_events(database, outbox, n):  # noqa: ANN001, ANN201
+async def enqueue_events(database, outbox, n):
     events = [(new_event(sample_registered(), source="/test"), KEYS[i % len(KEYS)]) for i in range(n)]
     async with database.transaction() as session:
         await enqueue(session, outbox, events)
     return events
 
 
-async def read_topic(bootstrap: str, expected: int, timeout: float = 30):  # noqa: ANN201
+async def read_topic(bootstrap: str, expected: int, timeout: float = 30):
     consumer = AIOKafkaConsumer(WORKERS.name, bootstrap_servers=bootstrap, group_id=f"read-{uuid.uuid4()}",
                                 auto_offset_reset="earliest", session_timeout_ms=2000, heartbeat_interval_ms=300)
     await consumer.start()
@@ -56,7 +56,7 @@ async def read_topic(bootstrap: str, expected: int, timeout: float = 30):  # noq
     return seen
 
 
-def by_key(pairs):  # noqa: ANN001, ANN201
+def by_key(pairs):
     out = defaultdict(list)
     for key, event_id in pairs:
         out[key].append(event_id)
@@ -107,7 +107,7 @@ async def test_a_commit_that_enqueued_events_wakes_the_relay_and_nothing_else_do
     await database.dispose()
 
 
-async def _zero(database, outbox) -> bool:  # noqa: ANN001
+async def _zero(database, outbox) -> bool:
     return await backlog(database, outbox) == 0
 
 
@@ -157,13 +157,13 @@ async def read_as(settings: Settings, service: str, expected: int) -> None:
         await consumer.stop()
 
 
-async def delivered_before(database, lease):  # noqa: ANN001, ANN201
+async def delivered_before(database, lease):
     async with database.reading() as session:
         return (await session.execute(select(lease.c.delivered_before))).scalar_one_or_none()
 
 
 @asynccontextmanager
-async def checking_relay(broker, database_url, tmp_path):  # noqa: ANN001, ANN201
+async def checking_relay(broker, database_url, tmp_path):
     """A relay that asks the broker about its log every 0.3 s, with no clock margin: (settings, database, outbox,
     lease, marks)."""
     settings = Settings(kafka_bootstrap_servers=broker.bootstrap_servers, data_dir=tmp_path)
@@ -183,7 +183,7 @@ async def checking_relay(broker, database_url, tmp_path):  # noqa: ANN001, ANN20
         await database.dispose()
 
 
-async def sent_and_read_by_every_group(settings, database, outbox, lease, count):  # noqa: ANN001, ANN201
+async def sent_and_read_by_every_group(settings, database, outbox, lease, count):
     """Events sent and read by subsidy and award; returns once the relay has confirmed it (delivered_before)."""
     events = await enqueue_events(database, outbox, count)
     await eventually(lambda: _zero(database, outbox))
@@ -234,6 +234,6 @@ async def test_a_restart_of_the_broker_with_everything_read_sends_nothing_again(
         assert await read_topic(settings.bootstrap_servers, 0, timeout=5) == []
 
 
-async def _marks_cleared(database, marks) -> bool:  # noqa: ANN001
+async def _marks_cleared(database, marks) -> bool:
     async with database.reading() as session:
         return (await session.execute(select(func.count()).select_from(marks))).scalar_one() == 0

@@ -13,7 +13,7 @@ from tests.support import eventually, postgres_admin_url, serving
 pytestmark = pytest.mark.slow
 
 
-async def readiness(server) -> tuple[int, dict]:  # noqa: ANN001 - tests.support.ServiceServer
+async def readiness(server) -> tuple[int, dict]:
     async with server.client() as c:
         response = await c.get("/readyz")
     return response.status_code, response.json()["checks"]

@@ -15,7 +15,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import func, select
 
-from services.enrolment.models import outbox as enrolment_outbox, registrations
+from services.enrolment.models import outbox as enrolment_outbox
+from services.enrolment.models import registrations
 from services.subsidy.models import inbox as subsidy_inbox
 from shared.access import AccessStore
 from shared.database import Database
@@ -59,7 +60,7 @@ async def terminate(process: asyncio.subprocess.Process) -> tuple[float, str]:
     process.send_signal(signal.SIGTERM)
     try:
         output = (await asyncio.wait_for(process.communicate(), EXIT_WITHIN))[0].decode(errors="replace")
-    except asyncio.TimeoutError:
+    except TimeoutError:
         process.kill()
         raise AssertionError(f"still running {EXIT_WITHIN}s after SIGTERM") from None
     took = time.monotonic() - sent

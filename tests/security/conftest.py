@@ -13,7 +13,7 @@ from tests.support import postgres_admin_url
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-async def stack(request: pytest.FixtureRequest, broker, tmp_path_factory) -> AsyncIterator[Stack]:  # noqa: ANN001
+async def stack(request: pytest.FixtureRequest, broker, tmp_path_factory) -> AsyncIterator[Stack]:
     if request.param == "postgresql" and not postgres_admin_url():
         pytest.skip("PostgreSQL not configured: set PARITRANA_TEST_POSTGRES_URL")
     async with running_stack(broker, request.param, tmp_path_factory.mktemp("security")) as running:

@@ -50,7 +50,7 @@ class Stack:
         return self.servers[service].client(self.keys[key] if key else None)
 
     @property
-    def access(self):  # noqa: ANN201 - shared.access.AccessStore
+    def access(self):
         return self.servers["enrolment"].runtime.access
 
 

@@ -244,7 +244,7 @@ async def test_rate_limits_are_per_key_and_answered_with_429_and_retry_after(sta
         assert (await c.request(method, url, json=body)).status_code == 200
 
 
-async def test_keys_are_stored_hashed_and_compared_in_constant_time(stack: Stack, monkeypatch) -> None:  # noqa: ANN001
+async def test_keys_are_stored_hashed_and_compared_in_constant_time(stack: Stack, monkeypatch) -> None:
     issued = await stack.access.create("hash check", "partner_app", ["registrations:read"], [BANTEN])
     async with stack.access.database.reading() as session:
         row = (await session.scalars(select(ApiKey).where(ApiKey.key_id == issued.key_id))).one()

@@ -69,8 +69,8 @@ GOOD_NIKS = [
     ("dots and dashes", "36.72.01-150190-0906"),
     ("Excel's leading apostrophe", "'" + nik("150190", serial="0907")),
 ]
-ODD_NAMES = ["Ma'ruf", "Nur'aini", "Nur\u2019aini", "Sukarno", "Ṣāliḥ", "O'Neil-Daeng", "Robert'); DROP TABLE registrations;--",
-             "<script>alert('x')</script>", "\" OR \"\"=\"", "Siti  \t Contoh"]
+ODD_NAMES = ["Ma'ruf", "Nur'aini", "Nur\u2019aini", "Sukarno", "Ṣāliḥ", "O'Neil-Daeng",
+             "Robert'); DROP TABLE registrations;--", "<script>alert('x')</script>", "\" OR \"\"=\"", "Siti  \t Contoh"]
 
 
 async def stored(stack: Stack, registration_id: str) -> dict[str, int]:
@@ -288,7 +288,7 @@ async def test_the_import_path_reports_every_bad_row_and_stores_only_the_good(st
             book.active.append(row)
         book.save(path)
 
-    def run():  # noqa: ANN202 - the import client is synchronous; the service runs on this test's loop
+    def run():
         source = read_file(path)
         with Client(stack.keys["banten"], enrolment_url=stack.servers["enrolment"].url) as client:
             return source, run_import(source, ImportOptions(region=CILEGON), rules=IntakeRules("unused-locally"),
@@ -301,7 +301,8 @@ async def test_the_import_path_reports_every_bad_row_and_stores_only_the_good(st
             report = list(csv.reader(f))[1:]
     else:
         report = [list(r) for r in load_workbook(summary.report).active.iter_rows(min_row=2, values_only=True)]
-    assert {(int(r[0]), r[1], r[3]) for r in report} == {(row, column, code) for row, (column, code) in expected.items()}
+    assert {(int(r[0]), r[1], r[3]) for r in report} == {(row, column, code)
+                                                         for row, (column, code) in expected.items()}
     report_text = path.with_name(summary.report.name).read_bytes()  # type: ignore[union-attr]
     assert all(str(rows[n - 2][1]).encode() not in report_text for n in expected)  # no NIK in the error report
     async with stack.servers["enrolment"].runtime.database.reading() as session:
@@ -323,5 +324,5 @@ async def test_unreadable_import_files_are_refused_before_anything_is_sent(tmp_p
             read_file(path)
     broken = tmp_path / "rusak.xlsx"
     broken.write_bytes(b"PK\x03\x04 not really a workbook")
-    with pytest.raises(Exception):  # noqa: B017 - openpyxl's own error for a broken archive
+    with pytest.raises(Exception):
         read_file(broken)

@@ -2,7 +2,8 @@
 service (real databases, real broker) with a national admin key. No answer may be a 5xx, and every status, header,
 content type and body must be one the document declares. Every service gets every check schemathesis has (its
 default), positive and negative data: a request valid by the document is accepted, an invalid one refused, and
-OPTIONS lists every method of a path. schemathesis.toml beside this file says, operation by operation, what the document cannot say in JSON Schema.
+OPTIONS lists every method of a path. schemathesis.toml beside this file says, operation by operation, what the
+document cannot say in JSON Schema.
 
 A fixed seed and a bounded number of examples keep CI short and repeatable; for a longer hunt by hand:
 PARITRANA_FUZZ_EXAMPLES=200 PARITRANA_FUZZ_SEED=$RANDOM pytest tests/security/test_fuzzing.py

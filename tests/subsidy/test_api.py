@@ -2,14 +2,13 @@
 
 from datetime import datetime
 
+from services.subsidy.app import create_app
+from services.subsidy.domain import FUNDING_SOURCES
 from shared.clock import FISCAL_TZ
 from shared.settings import Settings
 from shared.vocabulary import REGION_PATTERN
-from tests.support import eventually, serving
-
-from services.subsidy.app import create_app
-from services.subsidy.domain import FUNDING_SOURCES
 from tests.subsidy.workers import MONTHLY, api_key, decided, lines, publish, published, registered
+from tests.support import eventually, serving
 
 YEARLY = 12 * MONTHLY
 

@@ -5,8 +5,23 @@ from datetime import date
 import pytest
 
 from services.subsidy.domain import (
-    BudgetState, Denied, Granted, LedgerChange, Line, Rate, RateBook, Released, ThresholdCrossed, UnpricedMonth, amend,
-    bill, decide_funding, fundable_members, next_open_month, projected_exhaustion, spent_to_date,
+    BudgetState,
+    Denied,
+    Granted,
+    LedgerChange,
+    Line,
+    Rate,
+    RateBook,
+    Released,
+    ThresholdCrossed,
+    UnpricedMonth,
+    amend,
+    bill,
+    decide_funding,
+    fundable_members,
+    next_open_month,
+    projected_exhaustion,
+    spent_to_date,
 )
 from tests.subsidy.workers import MONTHLY, ended, registered
 

@@ -6,25 +6,24 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from shared.clock import FISCAL_TZ
-from tests.support import caught_up, eventually, serving
-
 from services.subsidy.app import create_app
 from services.subsidy.models import budgets, registrations
+from shared.clock import FISCAL_TZ
 from tests.subsidy.workers import MONTHLY, YEAR, api_key, decided, lines, publish, published, registered, types
+from tests.support import caught_up, eventually, serving
 
 COVERED = 600
 YEARLY = 12 * MONTHLY
 REGENCY = "36.72"
 
 
-async def budget_row(database):  # noqa: ANN001, ANN201
+async def budget_row(database):
     async with database.reading() as session:
         return (await session.execute(select(budgets.c.allocation_rupiah, budgets.c.committed_rupiah)
                                       .where(budgets.c.region_code == REGENCY))).one()
 
 
-async def statuses(database) -> dict[str, int]:  # noqa: ANN001
+async def statuses(database) -> dict[str, int]:
     async with database.reading() as session:
         return dict((await session.execute(select(registrations.c.status, func.count())
                                            .group_by(registrations.c.status))).all())
@@ -33,7 +32,7 @@ async def statuses(database) -> dict[str, int]:  # noqa: ANN001
 class Sampler:
     """Reads the budget row while the consumers work: committed must never pass the allocation."""
 
-    def __init__(self, database) -> None:  # noqa: ANN001
+    def __init__(self, database) -> None:
         self.database, self.samples, self.worst = database, 0, 0
         self.task = asyncio.create_task(self._run())
 
@@ -49,7 +48,7 @@ class Sampler:
         await asyncio.gather(self.task, return_exceptions=True)
 
 
-async def open_budget(server, settings) -> None:  # noqa: ANN001
+async def open_budget(server, settings) -> None:
     server.runtime.clock.set(datetime(YEAR, 1, 10, 9, tzinfo=FISCAL_TZ))
     admin = await api_key(settings, ["admin"], ["*"])
     async with server.client(admin) as http:
@@ -57,7 +56,7 @@ async def open_budget(server, settings) -> None:  # noqa: ANN001
         assert response.status_code == 200, response.text
 
 
-async def check_outcome(settings, database, events) -> None:  # noqa: ANN001
+async def check_outcome(settings, database, events) -> None:
     assert await statuses(database) == {"granted": COVERED, "denied": 1000 - COVERED}
     assert await budget_row(database) == (COVERED * YEARLY, COVERED * YEARLY)
     out = await published(settings, database)

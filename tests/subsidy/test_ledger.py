@@ -7,14 +7,13 @@ from sqlalchemy import update
 from paritrana.invariants import check
 from services.award.app import MIGRATIONS as AWARD_MIGRATIONS
 from services.enrolment.app import MIGRATIONS as ENROLMENT_MIGRATIONS
+from services.subsidy.app import create_app
+from services.subsidy.models import invoices
 from shared.clock import FISCAL_TZ
 from shared.database import Database
 from shared.settings import Settings
-from tests.support import eventually, serving
-
-from services.subsidy.app import create_app
-from services.subsidy.models import invoices
 from tests.subsidy.workers import MONTHLY, api_key, decided, ended, lines, publish, published, registered
+from tests.support import eventually, serving
 
 RELAXED = 100 + 68  # PP 49/2020: JKK and JKM at 1% from August 2020 to January 2021
 
@@ -85,7 +84,7 @@ async def test_ending_a_worker_releases_exactly_the_months_after_the_end(isolate
     assert ledger["total_rupiah"] == 9 * MONTHLY
 
 
-async def _released(settings, database, n: int):  # noqa: ANN001, ANN202
+async def _released(settings, database, n: int):
     out = [e.data for e in await published(settings, database) if e.type == "subsidy.released"]
     return out if len(out) >= n else None
 

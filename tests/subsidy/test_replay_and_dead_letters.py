@@ -8,22 +8,21 @@ from datetime import datetime
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import select
 
-from shared.clock import FISCAL_TZ
-from shared.database import Database
-from shared.kafka import read_to_end
-from shared.topics import WORKERS
-from tests.support import caught_up, eventually, serving
-
 from services.subsidy import repository
 from services.subsidy.app import create_app
 from services.subsidy.cli import replay
 from services.subsidy.models import budgets, registrations
+from shared.clock import FISCAL_TZ
+from shared.database import Database
+from shared.kafka import read_to_end
+from shared.topics import WORKERS
 from tests.subsidy.workers import MONTHLY, api_key, decided, ended, lines, publish, registered
+from tests.support import caught_up, eventually, serving
 
 REGENCIES = ("36.72", "36.73", "32.75")
 
 
-async def snapshot(database):  # noqa: ANN001, ANN201
+async def snapshot(database):
     async with database.reading() as session:
         ledger = await repository.whole_ledger(session)
         money = (await session.execute(select(budgets.c.region_code, budgets.c.allocation_rupiah,

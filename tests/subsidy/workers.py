@@ -6,11 +6,13 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
 
+from services.subsidy.domain import FUNDING_SOURCES
+from services.subsidy.models import outbox, registrations
 from shared.access import AccessStore
 from shared.events import Envelope, WorkerEnded, WorkerRegistered, new_event, parse_event
 from shared.kafka import EventProducer, read_to_end
@@ -19,9 +21,6 @@ from shared.settings import Settings
 from shared.topics import DECISIONS
 from tests.support import eventually
 
-from services.subsidy.domain import FUNDING_SOURCES
-from services.subsidy.models import outbox, registrations
-
 MONTHLY = 16_800
 YEAR = 2024
 
@@ -29,7 +28,7 @@ YEAR = 2024
 def registered(regency: str = "36.72", *, year: int = YEAR, start: int = 1, months: int = 12,
                programme: str = "bpu-jkk-jkm") -> Envelope[WorkerRegistered]:
     registration_id = uuid.uuid4()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return new_event(WorkerRegistered(
         registration_id=registration_id, worker_ref=hashlib.sha256(registration_id.bytes).hexdigest(),
         province_code=regency[:2], regency_code=regency, category="linmas", sex="P", age_band="35-44",
@@ -43,7 +42,7 @@ def ended(registration: Envelope[WorkerRegistered], end_month: int) -> Envelope[
     attributes = {k: getattr(data, k) for k in ("registration_id", "worker_ref", "province_code", "regency_code",
                                                 "category", "sex", "age_band", "programme")}
     return new_event(WorkerEnded(**attributes, fiscal_year=data.fiscal_year, end_month=end_month, reason="moved",
-                                 ended_at=datetime.now(timezone.utc)), source="/paritrana/enrolment")
+                                 ended_at=datetime.now(UTC)), source="/paritrana/enrolment")
 
 
 async def publish(settings: Settings, events: list[Envelope[Any]]) -> None:
@@ -71,12 +70,12 @@ def lines(*amounts: int, prefix: str = "apbd") -> dict[str, Any]:
                       for i, amount in enumerate(amounts)]}
 
 
-async def decided(database, count: int) -> bool:  # noqa: ANN001
+async def decided(database, count: int) -> bool:
     async with database.reading() as session:
         return (await session.execute(select(func.count()).select_from(registrations))).scalar_one() >= count
 
 
-async def published(settings: Settings, database) -> list[Envelope[Any]]:  # noqa: ANN001
+async def published(settings: Settings, database) -> list[Envelope[Any]]:
     """Everything on subsidy.decisions, once the outbox has been drained."""
     async def drained() -> bool:
         return await backlog(database, outbox) == 0

