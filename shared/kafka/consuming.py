@@ -137,6 +137,8 @@ class EventConsumer:
         records = await self._consumer.getmany(timeout_ms=200, max_records=self.max_records)
         if records:
             await self._process(records, rebalances)
+        else:
+            await self._restart_past_the_end()
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -178,6 +180,22 @@ class EventConsumer:
             self._uncommitted.update(offsets)
         finally:
             self.rebalances.commit = None
+
+    async def _restart_past_the_end(self) -> None:
+        """Read from its start each partition whose position is past the end of its log.
+
+        Only a new log puts a member there: a broker that lost its log (Tansu, in memory) handed the old log's
+        offsets, in a commit that outlived its restart or in a position kept across it. The member would wait there,
+        skipping everything the new log holds until it grew that far; Tansu answers such a fetch with nothing rather
+        than an out-of-range error, so aiokafka's own reset never comes. The inbox dedupes what is read again."""
+        consumer = self._consumer
+        assert consumer is not None  # started before the first poll
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            if end is not None and await consumer.position(tp) > end:
+                log.warning("%s: %s[%d] is past the end of a new log; reading it from the start", self.service,
+                            tp.topic, tp.partition)
+                await consumer.seek_to_beginning(tp)
 
     async def _rewind(self) -> None:
         """Move each uncommitted partition this member still holds back to the group's last commit.

@@ -5,7 +5,7 @@ import json
 import uuid
 
 import jsonschema
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared.broker import EmbeddedBroker
 from shared.events import json_schema, new_event
@@ -272,3 +272,33 @@ async def test_after_the_broker_loses_its_log_the_group_reads_the_new_log_from_i
         await task
         await producer.stop()
     assert seen == [e.id for e in after]
+
+
+async def test_a_group_whose_commits_are_past_a_new_logs_end_reads_the_new_log_from_its_start(isolated_broker,
+                                                                                           tmp_path):
+    # A broker that lost its log can be handed the old log's offsets: a commit that outlived the restart. The
+    # consumer would otherwise wait at that offset until the new log grew that far, skipping all it holds.
+    settings = settings_for(isolated_broker, tmp_path)
+    producer, events = await registrations_on_the_topic(settings, "enrolment", 10)
+    group = f"test-{uuid.uuid4()}"
+    stale = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=group, enable_auto_commit=False)
+    await stale.start()
+    await stale.topics()
+    partitions = [TopicPartition(WORKERS.name, p) for p in sorted(stale.partitions_for_topic(WORKERS.name) or ())]
+    stale.assign(partitions)
+    await stale.commit({tp: 5000 for tp in partitions})
+    await stale.stop()
+
+    seen: list = []
+
+    async def handler(batch: list[Consumed]) -> None:
+        seen.extend(c.event.id for c in batch)
+
+    consumer = EventConsumer(settings, "subsidy", [WORKERS.name], handler, group_id=group, producer=producer)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await eventually(lambda: set(seen) >= {e.id for e in events}, timeout=30)
+    finally:
+        await consumer.stop()
+        await task
+        await producer.stop()
