@@ -38,7 +38,7 @@ from services.award.models import (
 )
 from shared.database import dialect_insert, stored_utc
 from shared.events import BudgetAllocated, BudgetThresholdCrossed, IndicatorsUpdated
-from shared.regions import NATIONAL_CODE
+from shared.vocabulary import NATIONAL_CODE
 
 CHUNK = 500
 
