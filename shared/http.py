@@ -115,14 +115,17 @@ def install_error_handlers(app: FastAPI) -> None:
 def allowed_methods(request: Request) -> str:
     """Every method the request's path answers, for a 405's Allow header. The router hands the request to the first
     route whose path matches, whose Allow lists that route's methods only; a path served by several routes (GET and
-    PUT apart) answers them all."""
+    PUT apart) answers them all. A literal path is its own resource, as OpenAPI has it: /v1/registrations/batch
+    lists its POST, not also the GET of /v1/registrations/{registration_id} that its text happens to match."""
     # A fresh scope: the one being answered already carries the first route's match.
     scope = {"type": "http", "method": request.method, "path": request.scope["path"],
              "root_path": request.scope.get("root_path", "")}
+    matching = [route for route in iter_route_contexts(request.app.router.routes)
+                if route.methods and route.matches(scope)[0] is not Match.NONE]
+    literal = [route for route in matching if "{" not in (route.path_format or "{")]
     methods: set[str] = set()
-    for route in iter_route_contexts(request.app.router.routes):
-        if route.methods and route.matches(scope)[0] is not Match.NONE:
-            methods |= route.methods
+    for route in literal or matching:
+        methods |= route.methods or set()
     return ", ".join(sorted(methods))
 
 

@@ -156,6 +156,7 @@ class OutboxRelay:
         self._checkpoints: list[tuple[datetime, dict[Partition, Mark]]] = []
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._drains = 0  # times publish_batch found the outbox drained: a backlog counted across one is stale
         database.on_events_committed(self.notify)
 
     def notify(self) -> None:
@@ -267,10 +268,14 @@ class OutboxRelay:
     async def _watch_backlog(self) -> None:
         """Count the unsent rows every few seconds, whatever the relay is doing (a send to a frozen broker blocks it
         for the request timeout): the gauge behind the alert on a backlog that keeps growing. publish_batch sets it
-        to 0 at once when it drains the outbox, so a drained service never shows a stale backlog."""
+        to 0 at once when it drains the outbox, so a drained service never shows a stale backlog; a count begun
+        before such a drain is dropped, not set over it."""
         while not self._stopping.is_set():
             try:
-                OUTBOX_BACKLOG.labels(self.service).set(await backlog(self.database, self.outbox))
+                drains = self._drains
+                counted = await backlog(self.database, self.outbox)
+                if drains == self._drains:
+                    OUTBOX_BACKLOG.labels(self.service).set(counted)
             except Exception:
                 pass
             with contextlib.suppress(asyncio.TimeoutError):
@@ -336,7 +341,7 @@ class OutboxRelay:
                 .where(self.outbox.c.sent_at.is_(None)).order_by(self.outbox.c.seq).limit(self.batch_size)
             )).all()
         if not rows:
-            OUTBOX_BACKLOG.labels(self.service).set(0)
+            self._drained()
             return 0
         if not self.producer.started:
             raise KafkaError("producer not started")
@@ -367,5 +372,9 @@ class OutboxRelay:
             self._known.update(acknowledged)
         OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
         if len(rows) < self.batch_size:
-            OUTBOX_BACKLOG.labels(self.service).set(0)
+            self._drained()
         return len(rows)
+
+    def _drained(self) -> None:
+        self._drains += 1
+        OUTBOX_BACKLOG.labels(self.service).set(0)
