@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
 
@@ -36,6 +36,28 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 8.0
 LAG_INTERVAL_SECONDS = 5.0
 WAL_CHECK_SECONDS = 5.0
+
+
+# What every service's routes depend on, read from app.state (Runtime.app puts it there).
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 class Worker(Protocol):
@@ -150,6 +172,7 @@ class Runtime:
         app.state.rate_limiter = RateLimiter(runtime.settings.rate_limit_per_second, runtime.settings.rate_limit_burst)
         app.state.settings = runtime.settings
         app.state.clock = runtime.clock
+        app.state.database = runtime.database
         install_error_handlers(app)
         app.add_middleware(BodyGuard, max_bytes=max_body_bytes)
         app.include_router(health_router({

@@ -38,11 +38,9 @@ from services.award.domain import (
 from services.award.producers import IndicatorsPublisher
 from shared.access import Principal, require_scope
 from shared.access.dependencies import forbid_outside
-from shared.clock import Clock
-from shared.database import Database
 from shared.http import ErrorBody, HttpProblem
 from shared.regions import region
-from shared.settings import Settings
+from shared.service import ClockDep, DatabaseDep, SettingsDep
 from shared.vocabulary import (
     INDICATOR_REGION_PATTERN,
     NATIONAL_CODE,
@@ -60,21 +58,6 @@ TIE_RULE = "score descending, then coverage rate descending, then active members
 
 # --- what the routes depend on, read from app.state (services/award/app.py sets it) ---
 
-def get_database(request: Request) -> Database:
-    database: Database = request.app.state.database
-    return database
-
-
-def get_clock(request: Request) -> Clock:
-    clock: Clock = request.app.state.clock
-    return clock
-
-
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 def get_indicator_config(request: Request) -> IndicatorConfig:
     config: IndicatorConfig = request.app.state.indicator_config
     return config
@@ -90,9 +73,6 @@ def get_feed(request: Request) -> IndicatorsFeed:
     return feed
 
 
-DatabaseDep = Annotated[Database, Depends(get_database)]
-ClockDep = Annotated[Clock, Depends(get_clock)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 ConfigDep = Annotated[IndicatorConfig, Depends(get_indicator_config)]
 PublisherDep = Annotated[IndicatorsPublisher, Depends(get_publisher)]
 FeedDep = Annotated[IndicatorsFeed, Depends(get_feed)]

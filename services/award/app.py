@@ -41,7 +41,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = runtime.app([router], title="Paritrana award",
                       description="Live Paritrana Award indicators, rankings and the ops dashboard.")
     # What the routes' dependencies (services/award/api.py) read; Runtime.app has set the clock and settings.
-    app.state.database = runtime.database
     app.state.indicator_config = config
     app.state.publisher = publisher
     app.state.feed = feed

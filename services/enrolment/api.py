@@ -23,8 +23,9 @@ from services.enrolment.repository import Registrations, ordered_by, utc
 from shared import regions
 from shared.access import Principal, region_covers, require_scope
 from shared.access.dependencies import forbid_outside
-from shared.clock import FISCAL_TZ, Clock
+from shared.clock import FISCAL_TZ
 from shared.http import ErrorBody, FieldError, HttpProblem, error_response
+from shared.service import ClockDep
 from shared.vocabulary import PROVINCE_PATTERN, REGENCY_PATTERN, REGION_PATTERN, RegistrationStatus, Sex
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -61,15 +62,9 @@ def get_intake_rules(request: Request) -> IntakeRules:
     return rules
 
 
-def get_clock(request: Request) -> Clock:
-    clock: Clock = request.app.state.clock
-    return clock
-
-
 AnyKey = Annotated[Principal, Depends(_either_scope)]
 Store = Annotated[Registrations, Depends(get_registrations)]
 Rules = Annotated[IntakeRules, Depends(get_intake_rules)]
-ServiceClock = Annotated[Clock, Depends(get_clock)]
 
 
 # --- responses -----------------------------------------------------------------------------------------------
@@ -293,7 +288,7 @@ async def register(
         "field kit": {"summary": "A Posyandu cadre registered on a field kit", "value": EXAMPLE_ITEM},
         "other": {"summary": "A category outside the list, described", "value": EXAMPLE_OTHER},
     })],
-    principal: WriteKey, registrations: Store, rules: Rules, clock: ServiceClock, response: Response,
+    principal: WriteKey, registrations: Store, rules: Rules, clock: ClockDep, response: Response,
 ) -> Any:
     result = await service.register_one(registrations, rules, principal, payload, clock.now())
     if result.outcome == "invalid":
@@ -322,7 +317,7 @@ async def register_batch(
     payload: Annotated[BatchRequest, Body(openapi_examples={
         "two items": {"summary": "A field kit's upload", "value": {"items": [EXAMPLE_ITEM, EXAMPLE_OTHER]}},
     })],
-    principal: WriteKey, registrations: Store, rules: Rules, clock: ServiceClock,
+    principal: WriteKey, registrations: Store, rules: Rules, clock: ClockDep,
 ) -> Any:
     results = await service.register_batch(registrations, rules, principal, payload.items, clock.now())
     counts = {outcome: sum(r.outcome == outcome for r in results) for outcome in service.OUTCOMES}
@@ -390,7 +385,7 @@ async def list_registrations(
                         422: {"model": ErrorBody, "description": "A bad body, or an end_month outside the "
                                                                  "registration's coverage"}})
 async def end(registration_id: str, body: EndRequest, principal: WriteKey, registrations: Store,
-              clock: ServiceClock) -> Any:
+              clock: ClockDep) -> Any:
     ended = await service.end(registrations, principal, registration_id, body.reason, body.end_month, clock.now())
     return summary(ended)
 

@@ -25,10 +25,9 @@ from services.subsidy.domain import (
 )
 from shared.access import Principal, require_scope
 from shared.access.dependencies import forbid_outside
-from shared.clock import Clock
-from shared.database import Database
 from shared.http import ErrorBody, HttpProblem
 from shared.regions import region
+from shared.service import ClockDep, DatabaseDep
 from shared.settings import Settings
 from shared.vocabulary import (
     DEFAULT_PROGRAMME,
@@ -47,24 +46,12 @@ FIRST_YEAR, LAST_YEAR = 2000, 2100
 
 # --- what a route depends on, read from app.state (services/subsidy/app.py puts it there) ---
 
-def get_database(request: Request) -> Database:
-    database: Database = request.app.state.database
-    return database
-
-
-def get_clock(request: Request) -> Clock:
-    clock: Clock = request.app.state.clock
-    return clock
-
-
 def get_pace_days(request: Request) -> int:
     """The window of "the recent pace" a budget's projected exhaustion is read from."""
     settings: Settings = request.app.state.settings
     return settings.subsidy_pace_days
 
 
-DatabaseDep = Annotated[Database, Depends(get_database)]
-ClockDep = Annotated[Clock, Depends(get_clock)]
 PaceDays = Annotated[int, Depends(get_pace_days)]
 Reader = Annotated[Principal, Depends(require_scope("registrations:read"))]
 Admin = Annotated[Principal, Depends(require_scope("admin"))]

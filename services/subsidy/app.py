@@ -27,5 +27,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                       description="Regional premium budgets at Rp16,800 per member-month, the funding gate, "
                                   "the monthly ledger and invoices.")
     # What the routes' dependencies read (services/subsidy/api.py); Runtime.app has put the clock and settings.
-    app.state.database = runtime.database
     return app
