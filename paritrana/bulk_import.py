@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import re
 import uuid
@@ -22,13 +21,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from rich.progress import ProgressColumn, Task
 from rich.text import Text
 
+from shared import spreadsheet
 from shared.categories import category_code
 from shared.clock import FISCAL_TZ
 from shared.vocabulary import DEFAULT_PROGRAMME
@@ -51,44 +50,30 @@ _HEADER_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
-# The header is the first of the sheet's first rows that names a NIK column and one more known column; rows above it
-# (a title such as "DAFTAR KADER POSYANDU KEC. CIBEBER 2026", the office's name, blank rows) are not data.
-HEADER_SEARCH_ROWS = 20
-
-
-def _header_key(text: str) -> str:
-    """One key for `No. KTP`, `NO KTP ` and `No KTP (16 digit)`, or `Kel/Desa` and `Kel / Desa`: case, punctuation
-    and remarks in brackets aside."""
-    text = re.sub(r"\([^)]*\)", " ", str(text).lower())
-    return re.sub(r" ?/ ?", "/", " ".join(re.sub(r"[^a-z0-9/]+", " ", text).split()))
-
-
-_BY_HEADER = {_header_key(alias): name for name, aliases in _HEADER_ALIASES.items() for alias in aliases}
+HEADER_SEARCH_ROWS = spreadsheet.HEADER_SEARCH_ROWS
+_header_key = spreadsheet.header_key
+_BY_HEADER = spreadsheet.by_header(_HEADER_ALIASES)
 
 
 def map_headers(headers: list[str], overrides: Mapping[str, str] | None = None) -> dict[int, str]:
     """Column index -> field, from known Indonesian headers plus `--map "Header=field"` overrides."""
-    by_header = dict(_BY_HEADER)
+    return spreadsheet.map_columns(headers, _known(overrides))
+
+
+def _known(overrides: Mapping[str, str] | None) -> dict[str, str]:
+    known = dict(_BY_HEADER)
     for header, name in (overrides or {}).items():
         if name not in FIELDS:
             raise ValueError(f"--map target must be one of {', '.join(FIELDS)}, not {name!r}")
-        by_header[_header_key(header)] = name
-    mapping: dict[int, str] = {}
-    for index, header in enumerate(headers):
-        name = by_header.get(_header_key(header or ""))
-        if name and name not in mapping.values():
-            mapping[index] = name
-    return mapping
+        known[_header_key(header)] = name
+    return known
 
 
 def find_header(table: list[list[Any]],
                 overrides: Mapping[str, str] | None = None) -> tuple[int, dict[int, str]] | None:
-    """The header's index in the table and its column mapping, or None when no row among the first is a header."""
-    for index, cells in enumerate(table[:HEADER_SEARCH_ROWS]):
-        mapping = map_headers([_cell(c) for c in cells], overrides)
-        if "nik" in mapping.values() and len(mapping) >= 2:
-            return index, mapping
-    return None
+    """The header's index in the table and its column mapping, or None when no row among the first is a header
+    (shared.spreadsheet says how it is found)."""
+    return spreadsheet.find_header(table, _known(overrides))
 
 
 @dataclass
@@ -107,55 +92,19 @@ class SourceFile:
     digest: str
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # a phone or district code typed into a General cell reads as its digits, not 812345678.0
-    return str(value).strip()
-
-
-def _nik_cell(value: Any) -> str:
-    """A number in the NIK column is passed on as Excel holds it, 3.67201450190000E+15, never as 16 digits: Excel
-    kept 15 significant digits, so the last one is gone, and the NIK rules refuse it (nik_as_number)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return f"{value:.14E}"
-    return _cell(value)
-
-
-def _csv_text(raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:  # Excel's plain "CSV" is in the Windows code page (1252 on Indonesian Windows)
-        return raw.decode("cp1252", errors="replace")
-
-
-def _csv_table(text: str, overrides: Mapping[str, str] | None) -> list[list[Any]]:
-    """The file split by the separator under which its header row appears: Excel in an Indonesian locale writes `;`,
-    in others `,`; a title row above the header may hold no separator at all."""
-    for delimiter in ";,\t":
-        if find_header(list(islice(csv.reader(io.StringIO(text), delimiter=delimiter), HEADER_SEARCH_ROWS)),
-                       overrides):
-            return list(csv.reader(io.StringIO(text), delimiter=delimiter))
-    return list(csv.reader(io.StringIO(text)))
+_cell = spreadsheet.cell
+_nik_cell = spreadsheet.nik_cell
 
 
 def read_file(path: Path, overrides: Mapping[str, str] | None = None) -> SourceFile:
-    raw = path.read_bytes()
-    digest = hashlib.sha256(raw).hexdigest()
-    table: list[list[Any]]
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        from openpyxl import load_workbook
+    return read_source(path.read_bytes(), path, overrides)
 
-        sheet = load_workbook(io.BytesIO(raw), read_only=True, data_only=True).active
-        # Rows come back from row 1, blank ones included, so a row's index + 1 is its number in the sheet.
-        table = [list(row) for row in sheet.iter_rows(values_only=True)]
-        fmt = "xlsx"
-    elif path.suffix.lower() in (".csv", ".txt"):
-        table = _csv_table(_csv_text(raw), overrides)
-        fmt = "csv"
-    else:
-        raise ValueError("the file must be .csv or .xlsx")
+
+def read_source(raw: bytes, path: Path, overrides: Mapping[str, str] | None = None) -> SourceFile:
+    """A file's bytes read as `read_file` reads it (the office's Upload page has the bytes, not a file): `path`
+    gives the format by its suffix and names the file; rows keep their sheet numbers and ids their digest."""
+    digest = hashlib.sha256(raw).hexdigest()
+    fmt, table = spreadsheet.read_table(raw, path.suffix, _known(overrides))
     if not table:
         raise ValueError("the file is empty")
     found = find_header(table, overrides)
@@ -308,10 +257,17 @@ def registration_body(source: SourceFile, row: SourceRow, options: ImportOptions
     return body
 
 
+REPORT_HEADER = ["Baris", "Kolom", "Pesan", "Kode"]
+
+
+def report_rows(problems: list[RowProblem]) -> list[list[Any]]:
+    """The error report's rows, by sheet row then column: no cell value is repeated, so no NIK or name either."""
+    return [[p.row, p.column, p.message, p.code] for p in sorted(problems, key=lambda p: (p.row, p.column))]
+
+
 def write_report(source: SourceFile, problems: list[RowProblem]) -> Path:
     """The error report beside the input, in the same format: <name>.errors.csv or <name>.errors.xlsx."""
-    header = ["Baris", "Kolom", "Pesan", "Kode"]
-    rows = [[p.row, p.column, p.message, p.code] for p in sorted(problems, key=lambda p: (p.row, p.column))]
+    header, rows = REPORT_HEADER, report_rows(problems)
     path = source.path.with_name(f"{source.path.stem}.errors.{source.format}")
     if source.format == "xlsx":
         from openpyxl import Workbook

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from shared import garbage_collection
-from shared.settings import SERVICES, get_settings
+from shared.settings import ALL_SERVICES, SERVICES, get_settings
 from shared.vocabulary import KEY_KINDS
 
 
@@ -22,14 +22,14 @@ def main() -> None:
 
 @main.command()
 def up() -> None:
-    """Start the broker, the topics and all three services in the foreground (what `make run` does)."""
+    """Start the broker, the topics, the three services and the office in the foreground (what `make run` does)."""
     from paritrana.stack import up as run_stack
 
     sys.exit(run_stack(get_settings()))
 
 
 @main.command()
-@click.argument("service", type=click.Choice(SERVICES))
+@click.argument("service", type=click.Choice(ALL_SERVICES))
 def serve(service: str) -> None:
     """Run one service's API, consumers and workers (the container image's command)."""
     import uvicorn
@@ -44,7 +44,7 @@ def serve(service: str) -> None:
 
 
 @main.command()
-@click.argument("target", type=click.Choice([*SERVICES, "access", "all"]))
+@click.argument("target", type=click.Choice([*ALL_SERVICES, "access", "all"]))
 def migrate(target: str) -> None:
     """Apply a database's Alembic migrations (a service's, the access store's, or all)."""
     from shared.access import AccessStore
@@ -53,7 +53,7 @@ def migrate(target: str) -> None:
     settings = get_settings()
 
     async def run() -> None:
-        for name in ([*SERVICES, "access"] if target == "all" else [target]):
+        for name in ([*ALL_SERVICES, "access"] if target == "all" else [target]):
             if name == "access":
                 database = AccessStore.from_url(settings.database_url("access")).database
             else:
@@ -98,9 +98,12 @@ def keys() -> None:
 @click.option("--rate-limit", type=float, default=None,
               help="Requests per second for this key, with a burst of two seconds of it "
                    "(default: PARITRANA_RATE_LIMIT_PER_SECOND and _BURST).")
+@click.option("--kit-url", envvar="PARITRANA_KIT_URL", default=None,
+              help="The field kit's address as the phones reach it (default: the enrolment service's /kit/).")
 def keys_create(name: str, kind: str, scopes: tuple[str, ...], regions: tuple[str, ...],
-                rate_limit: float | None) -> None:
-    """Issue a key. Its secret is printed once and never stored."""
+                rate_limit: float | None, kit_url: str | None) -> None:
+    """Issue a key. Its secret is printed once and never stored; a field-kit key also gets its pairing link and
+    QR code."""
     store = _access_store()
     try:
         issued = asyncio.run(_with_migrated(store, store.create(name, kind, list(scopes), list(regions), rate_limit)))
@@ -108,6 +111,12 @@ def keys_create(name: str, kind: str, scopes: tuple[str, ...], regions: tuple[st
         raise click.BadParameter(str(exc)) from None
     click.echo(f"key id: {issued.key_id}")
     click.echo(f"secret (shown once): {issued.secret}")
+    if kind == "field_kit":
+        from paritrana.pairing import pairing_link, terminal_qr
+
+        link = pairing_link(kit_url or get_settings().base_url("enrolment") + "/kit/", issued.secret)
+        click.echo(f"pairing link (open it on the phone, or scan the code): {link}")
+        click.echo(terminal_qr(link), nl=False)
 
 
 @keys.command("list")
@@ -274,8 +283,9 @@ def demo(seed: int, rate: float, duration: float | None, key: str | None) -> Non
 
 
 @main.command()
-@click.option("--scenario", "scenario_names", multiple=True, type=click.Choice(["kits", "singles", "mixed", "all"]),
-              default=("all",), show_default=True, help="Which scenarios to run (repeat for several).")
+@click.option("--scenario", "scenario_names", multiple=True,
+              type=click.Choice(["kits", "singles", "peer", "mixed", "all"]), default=("all",), show_default=True,
+              help="Which scenarios to run (repeat for several). peer: singles to a plain FastAPI + SQLite service.")
 @click.option("--db", type=click.Choice(["sqlite", "postgresql"]), default="sqlite", show_default=True)
 @click.option("--registrations", type=click.IntRange(1), default=None, help="Field-kit scenario size [100000].")
 @click.option("--kits", type=click.IntRange(1), default=None, help="Concurrent field kits, batches of 500 [4].")
@@ -286,6 +296,8 @@ def demo(seed: int, rate: float, duration: float | None, key: str | None) -> Non
 @click.option("--drain-timeout", type=float, default=None,
               help="Seconds each scenario waits for the pipeline to catch up after its intake [300]; raise it for "
                    "runs of a million.")
+@click.option("--idle-seconds", type=click.FloatRange(0), default=None,
+              help="Each process's CPU measured while the stack idles this long after the scenarios [30]; 0 skips.")
 @click.option("--use-running-stack", is_flag=True, help="Measure the stack the PARITRANA_* settings describe.")
 @click.option("--postgres-url", default=None, help="Server for --db postgresql (databases are created and dropped).")
 @click.option("--smoke", is_flag=True, help="A small, fast run of everything (CI).")
@@ -293,14 +305,15 @@ def demo(seed: int, rate: float, duration: float | None, key: str | None) -> Non
               help="Results JSON (default: bench/results/<time>-<db>.json).")
 def bench(scenario_names: tuple[str, ...], db: str, registrations: int | None, kits: int | None,
           singles: int | None, clients: int | None, rate: float | None, mixed_seconds: float | None,
-          drain_timeout: float | None, use_running_stack: bool, postgres_url: str | None, smoke: bool,
-          output: Path | None) -> None:
+          drain_timeout: float | None, idle_seconds: float | None, use_running_stack: bool, postgres_url: str | None,
+          smoke: bool, output: Path | None) -> None:
     """A national enrolment wave, end to end, against the machine's raw limits (docs/benchmark.md)."""
     from paritrana.bench import report
     from paritrana.bench.run import SCENARIOS, BenchConfig, run
 
     given = {"registrations": registrations, "kits": kits, "singles": singles, "clients": clients, "rate": rate,
-             "mixed_seconds": mixed_seconds, "drain_timeout": drain_timeout, "postgres_url": postgres_url}
+             "mixed_seconds": mixed_seconds, "drain_timeout": drain_timeout, "idle_seconds": idle_seconds,
+             "postgres_url": postgres_url}
     overrides = {k: v for k, v in given.items() if v is not None} | {
         "db": db, "use_running_stack": use_running_stack,
         "scenarios": SCENARIOS if "all" in scenario_names else tuple(dict.fromkeys(scenario_names))}
@@ -322,7 +335,8 @@ def check() -> None:
     sys.exit(0 if report.holds else 1)
 
 
-# Each service adds its own operators' commands (e.g. `paritrana enrolment republish`).
-for _service in SERVICES:
+# Each service adds its own operators' commands (e.g. `paritrana enrolment republish`; the office's are
+# `paritrana staff ...`).
+for _service in ALL_SERVICES:
     _module = importlib.import_module(f"services.{_service}.cli")
-    main.add_command(_module.commands, _service)
+    main.add_command(_module.commands, getattr(_module, "GROUP", _service))

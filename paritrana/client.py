@@ -127,8 +127,12 @@ class _Routes:
         return "subsidy", "GET", f"/v1/budgets/{region_code}", None, {"year": year}
 
     @staticmethod
-    def set_budget_lines(region_code: str, year: int, lines: list[Mapping[str, Any]]) -> tuple[str, str, str, Any, Any]:
-        return "subsidy", "PUT", f"/v1/budgets/{region_code}/{year}/lines", {"lines": [dict(x) for x in lines]}, None
+    def set_budget_lines(region_code: str, year: int, lines: list[Mapping[str, Any]],
+                         funding_policy: str | None = None) -> tuple[str, str, str, Any, Any]:
+        body: dict[str, Any] = {"lines": [dict(x) for x in lines]}
+        if funding_policy is not None:
+            body["funding_policy"] = funding_policy
+        return "subsidy", "PUT", f"/v1/budgets/{region_code}/{year}/lines", body, None
 
     @staticmethod
     def put_target(region_code: str, year: int, population: int, source: str) -> tuple[str, str, str, Any, Any]:
@@ -232,8 +236,10 @@ class Client:
     def budget(self, region_code: str, year: int) -> dict[str, Any]:
         return self._call(_Routes.budget(region_code, year))
 
-    def set_budget_lines(self, region_code: str, year: int, lines: list[Mapping[str, Any]]) -> dict[str, Any]:
-        return self._call(_Routes.set_budget_lines(region_code, year, lines))
+    def set_budget_lines(self, region_code: str, year: int, lines: list[Mapping[str, Any]],
+                         funding_policy: str | None = None) -> dict[str, Any]:
+        """The budget's lines, and with funding_policy ("wait" or "deny") what it does with what it cannot cover."""
+        return self._call(_Routes.set_budget_lines(region_code, year, lines, funding_policy))
 
     def put_target(self, region_code: str, year: int, population: int, source: str) -> Any:
         return self._call(_Routes.put_target(region_code, year, population, source))
@@ -322,8 +328,10 @@ class AsyncClient:
     async def budget(self, region_code: str, year: int) -> dict[str, Any]:
         return await self._call(_Routes.budget(region_code, year))
 
-    async def set_budget_lines(self, region_code: str, year: int, lines: list[Mapping[str, Any]]) -> dict[str, Any]:
-        return await self._call(_Routes.set_budget_lines(region_code, year, lines))
+    async def set_budget_lines(self, region_code: str, year: int, lines: list[Mapping[str, Any]],
+                               funding_policy: str | None = None) -> dict[str, Any]:
+        """The budget's lines, and with funding_policy ("wait" or "deny") what it does with what it cannot cover."""
+        return await self._call(_Routes.set_budget_lines(region_code, year, lines, funding_policy))
 
     async def put_target(self, region_code: str, year: int, population: int, source: str) -> Any:
         return await self._call(_Routes.put_target(region_code, year, population, source))

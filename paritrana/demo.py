@@ -102,13 +102,15 @@ class Demo:
         for code, name, members, target, regulation in SEED_REGIONS:
             await self.client.set_budget_lines(code, DEMO_YEAR, [{
                 "line_id": f"apbd-{DEMO_YEAR}", "source": "apbd_kabkota", "amount_rupiah": members * MEMBER_COST,
-                "legal_reference": f"APBD {name} {DEMO_YEAR} (contoh demo)"}])
+                "legal_reference": f"APBD {name} {DEMO_YEAR} (contoh demo)"}],
+                # The demo shows budgets running out and the denials that follow.
+                funding_policy="deny")
             await self.client.put_target(code, DEMO_YEAR, target, "Data pekerja rentan Disnaker (contoh demo)")
             if regulation:
                 await self.client.put_regulation(code, regulation)
         await self.client.set_budget_lines("36", DEMO_YEAR, [{
             "line_id": f"apbd-prov-{DEMO_YEAR}", "source": "apbd_provinsi", "amount_rupiah": 20 * MEMBER_COST,
-            "legal_reference": f"APBD Provinsi Banten {DEMO_YEAR} (contoh demo)"}])
+            "legal_reference": f"APBD Provinsi Banten {DEMO_YEAR} (contoh demo)"}], funding_policy="deny")
         for code, title, note, points in INNOVATIONS:
             await self.client.add_innovation(code, DEMO_YEAR, title, note, points)
         self.say(f"Seeded {len(SEED_REGIONS)} regions for fiscal year {DEMO_YEAR}; clocks set to {DEMO_NOW:%d %B %Y}.")

@@ -1,7 +1,11 @@
 """The system's promises, checked against the three databases: `paritrana check`.
 
-- every accepted registration has exactly one funding decision, and enrolment's status agrees with it;
-- no budget's committed amount differs from the sum of its granted costs less releases, or exceeds its allocation;
+- every accepted registration has exactly one funding decision (or is on the waiting list, or was withdrawn from it
+  by its end), and enrolment's status agrees with it;
+- the waiting list holds exactly the registrations subsidy says are waiting;
+- no budget's committed amount differs from the sum of its granted costs less releases, nor what it holds for
+  replaced holders' successors from what they released for them, and the two together never exceed its
+  allocation;
 - for every funding region and year, the ledger's total equals its invoices' (frozen for closed months, as they
   stand for open ones; adjustments included), and both equal its member-months priced at the rates in force;
 - the award aggregates equal a recount from the enrolment and subsidy databases;
@@ -27,9 +31,9 @@ from services.subsidy import repository as subsidy_repository
 from services.subsidy.domain import RateBook
 from shared.database import Database
 from shared.settings import Settings
-from shared.vocabulary import DECISIONS_BEHIND_STATUS, LAST_MONTH
+from shared.vocabulary import DECISIONS_BEHIND_STATUS, FINAL_DECISIONS, LAST_MONTH
 
-AWARD_COUNTS = ("registered", "granted", "denied", "ended", "active")
+AWARD_COUNTS = ("registered", "granted", "denied", "ended", "active", "waiting")
 
 
 @dataclass
@@ -38,7 +42,9 @@ class InvariantReport:
     decisions: int = 0
     granted: int = 0
     denied: int = 0
+    waiting: int = 0
     undecided: list[str] = field(default_factory=list)
+    waiting_mismatches: list[str] = field(default_factory=list)
     decisions_without_registration: list[str] = field(default_factory=list)
     status_mismatches: list[str] = field(default_factory=list)
     budget_mismatches: list[str] = field(default_factory=list)
@@ -61,16 +67,17 @@ class InvariantReport:
 
     @property
     def holds(self) -> bool:
-        return not (self.undecided or self.not_stored or self.accepted_undecided
+        return not (self.undecided or self.not_stored or self.accepted_undecided or self.waiting_mismatches
                     or self.decisions_without_registration or self.status_mismatches
                     or self.budget_mismatches or self.overspent or self.ledger_mismatches or self.award_differences
                     or any(self.outbox_backlog.values()))
 
     def lines(self) -> list[str]:
         out = [f"registrations {self.registrations}, decisions {self.decisions} "
-               f"(granted {self.granted}, denied {self.denied}), lost {self.lost}, "
+               f"(granted {self.granted}, denied {self.denied}), waiting {self.waiting}, lost {self.lost}, "
                f"double-counted {self.double_counted}, outbox backlog {self.outbox_backlog}"]
-        for name in ("undecided", "not_stored", "accepted_undecided", "decisions_without_registration",
+        for name in ("undecided", "not_stored", "accepted_undecided", "waiting_mismatches",
+                     "decisions_without_registration",
                      "status_mismatches", "budget_mismatches", "overspent", "ledger_mismatches",
                      "award_differences"):
             problems = getattr(self, name)
@@ -103,8 +110,9 @@ async def check_databases(enrolment: Database, subsidy: Database, award: Databas
         decided = {r.registration_id: r for r in (await session.execute(
             select(s_reg.c.registration_id, s_reg.c.status, s_reg.c.budget_id, s_reg.c.granted_rupiah,
                    s_reg.c.released_rupiah, s_reg.c.funding_region_code, s_reg.c.fiscal_year, s_reg.c.programme,
-                   s_reg.c.start_month, s_reg.c.last_month))).all()}
+                   s_reg.c.start_month, s_reg.c.last_month, s_reg.c.reserved_rupiah))).all()}
         budgets = (await session.execute(select(subsidy_models.budgets))).all()
+        on_list = set((await session.scalars(select(subsidy_models.waiting.c.registration_id))).all())
         report.ledger_mismatches = await _ledger_mismatches(session, decided.values())
         report.outbox_backlog["subsidy"] = await _unsent(session, subsidy_models.outbox)
     async with award.reading() as session:
@@ -114,6 +122,10 @@ async def check_databases(enrolment: Database, subsidy: Database, award: Databas
     report.registrations, report.decisions = len(registered), len(decided)
     report.granted = sum(d.status == "granted" for d in decided.values())
     report.denied = sum(d.status == "denied" for d in decided.values())
+    report.waiting = sum(d.status == "waiting" for d in decided.values())
+    said_waiting = {i for i, d in decided.items() if d.status == "waiting"}
+    report.waiting_mismatches = [f"{i}: subsidy waiting, not on the list" for i in sorted(said_waiting - on_list)] \
+        + [f"{i}: on the list, subsidy not waiting" for i in sorted(on_list - said_waiting)]
     for registration_id, r in registered.items():
         decision = decided.get(registration_id)
         if decision is None:
@@ -128,15 +140,21 @@ async def check_databases(enrolment: Database, subsidy: Database, award: Databas
     report.accepted_undecided = sorted(i for i in accepted if i in registered and i not in decided)
 
     net_by_budget: Counter[int] = Counter()
+    held_by_budget: Counter[int] = Counter()
     for d in decided.values():
         if d.status == "granted":
             net_by_budget[d.budget_id] += d.granted_rupiah - d.released_rupiah
+            held_by_budget[d.budget_id] += d.reserved_rupiah
     for b in budgets:
         if b.committed_rupiah != net_by_budget.get(b.id, 0):
             report.budget_mismatches.append(f"{b.region_code}/{b.fiscal_year}: committed {b.committed_rupiah}, "
                                             f"granted less released {net_by_budget.get(b.id, 0)}")
-        if b.committed_rupiah > b.allocation_rupiah:
-            report.overspent.append(f"{b.region_code}/{b.fiscal_year}: {b.committed_rupiah} > {b.allocation_rupiah}")
+        if b.reserved_rupiah != held_by_budget.get(b.id, 0):
+            report.budget_mismatches.append(f"{b.region_code}/{b.fiscal_year}: reserved {b.reserved_rupiah}, "
+                                            f"held for successors {held_by_budget.get(b.id, 0)}")
+        if b.committed_rupiah + b.reserved_rupiah > b.allocation_rupiah:
+            report.overspent.append(f"{b.region_code}/{b.fiscal_year}: {b.committed_rupiah} committed + "
+                                    f"{b.reserved_rupiah} reserved > {b.allocation_rupiah}")
 
     recount: Counter[tuple[int, str, str]] = Counter()
     for registration_id, r in registered.items():
@@ -144,9 +162,12 @@ async def check_databases(enrolment: Database, subsidy: Database, award: Databas
         recount[(*key, "registered")] += 1
         decision = decided.get(registration_id)
         if decision is not None:
-            recount[(*key, decision.status)] += 1
+            if decision.status in FINAL_DECISIONS:
+                recount[(*key, decision.status)] += 1
             if decision.status == "granted" and r.status != "ended":
                 recount[(*key, "active")] += 1
+            if decision.status == "waiting" and r.status != "ended":
+                recount[(*key, "waiting")] += 1
         if r.status == "ended":
             recount[(*key, "ended")] += 1
     for key in sorted(set(recount) | set(tallies)):

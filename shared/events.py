@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -22,8 +22,11 @@ from shared.vocabulary import (
     DEFAULT_PROGRAMME,
     Channel,
     DenialReason,
+    DenialReasonV2,
     DistrictCode,
+    EndedReason,
     EndReason,
+    FundingPolicy,
     Month,
     ProvinceCode,
     RegencyCode,
@@ -82,11 +85,29 @@ class WorkerRegistered(WorkerAttributes):
     registered_at: datetime
 
 
+class WorkerRegisteredV2(WorkerRegistered):
+    """A registration that continues another: a renewal of last year's, or a successor in a holder's place."""
+
+    renews: uuid.UUID | None = Field(None, description="The previous fiscal year's registration this one renews")
+    replaces: uuid.UUID | None = Field(
+        None, description="The registration whose holder this one succeeds (mutasi), in the same fiscal year")
+
+
 class WorkerEnded(WorkerAttributes):
     fiscal_year: int = Field(ge=2000, le=2100)
     end_month: Month = Field(description="Last month still covered; later months are released")
     reason: EndReason
     ended_at: datetime
+
+
+class WorkerEndedV2(WorkerEnded):
+    """An end whose reason v1 cannot carry: a holder replaced by a successor, or a member BPJS Ketenagakerjaan
+    rejected, whose coverage never began: then end_month is the month before the first covered one (0 for a
+    January start) and every month is released."""
+
+    end_month: int = Field(ge=0, le=12, description="Last month still covered; later months are released. "
+                                                    "0 only for rejected_by_bpjs of a January start")
+    reason: EndedReason  # type: ignore[assignment]  # v2 widens v1's reasons
 
 
 class MonthlyAmount(EventData):
@@ -115,6 +136,25 @@ class SubsidyDenied(WorkerAttributes):
     decided_at: datetime
 
 
+class SubsidyDeniedV2(SubsidyDenied):
+    """A denial whose reason v1 cannot carry: the end of waiting."""
+
+    reason: DenialReasonV2  # type: ignore[assignment]  # v2 widens v1's reasons
+
+
+class SubsidyWaitlisted(WorkerAttributes):
+    """No budget covers the registration now, and its budget's policy is to wait: it waits for money, in arrival
+    order, until it is granted or its fiscal year ends."""
+
+    fiscal_year: int
+    start_month: Month
+    months: int = Field(ge=1, le=12)
+    amount_rupiah: Rupiah = Field(description="What the coverage asked for would cost now")
+    arrival: int = Field(ge=1, description="Its place in arrival order: lower arrived earlier")
+    position: int = Field(ge=1, description="Its place in its regency/city's waiting list when it arrived")
+    decided_at: datetime
+
+
 class SubsidyReleased(WorkerAttributes):
     fiscal_year: int
     end_month: Month
@@ -126,7 +166,7 @@ class SubsidyReleased(WorkerAttributes):
 
 
 # Every event about one registration in one fiscal year: what award folds into its projection.
-WORKER_EVENTS = (WorkerRegistered, WorkerEnded, SubsidyGranted, SubsidyDenied, SubsidyReleased)
+WORKER_EVENTS = (WorkerRegistered, WorkerEnded, SubsidyGranted, SubsidyDenied, SubsidyReleased, SubsidyWaitlisted)
 
 
 class FundingLine(EventData):
@@ -144,6 +184,13 @@ class BudgetAllocated(EventData):
     changed_at: datetime
 
 
+class BudgetAllocatedV2(BudgetAllocated):
+    """A budget's lines with its funding policy: what a registration it cannot cover now does."""
+
+    funding_policy: FundingPolicy
+    backdate_late_grants: bool = Field(description="Late grants cover from as far back as intake's backdating allows")
+
+
 class BudgetThresholdCrossed(EventData):
     region_code: RegionCode
     fiscal_year: int
@@ -151,6 +198,30 @@ class BudgetThresholdCrossed(EventData):
     allocation_rupiah: Rupiah
     committed_rupiah: Rupiah
     crossed_at: datetime
+
+
+class InvoiceIssued(EventData):
+    """A month's invoice frozen: what the budget's region owes BPJS Ketenagakerjaan for that month."""
+
+    region_code: RegionCode = Field(description="The budget charged: a regency/city's or a province's")
+    fiscal_year: int
+    month: Month
+    members: int = Field(ge=0, description="Member-months billed")
+    amount_rupiah: Rupiah
+    issued_at: datetime
+
+
+class InvoicePaid(EventData):
+    """A month's invoice recorded as paid to BPJS Ketenagakerjaan, with what BPJS billed beside it."""
+
+    region_code: RegionCode
+    fiscal_year: int
+    month: Month
+    invoiced_rupiah: Rupiah = Field(description="Paritrana's invoice for the month")
+    paid_rupiah: Rupiah = Field(description="What the region paid BPJS")
+    paid_on: date
+    reference: str = Field(description="The payment's reference (SP2D or transfer number); never personal data")
+    paid_at: datetime = Field(description="When the payment was recorded")
 
 
 class IndicatorsUpdated(EventData):
@@ -166,12 +237,19 @@ class IndicatorsUpdated(EventData):
 # The versioned type list: (type, dataversion) -> data model. Add a version here, never change one in place.
 EVENT_TYPES: dict[tuple[str, int], type[EventData]] = {
     ("worker.registered", 1): WorkerRegistered,
+    ("worker.registered", 2): WorkerRegisteredV2,
     ("worker.ended", 1): WorkerEnded,
+    ("worker.ended", 2): WorkerEndedV2,
     ("subsidy.granted", 1): SubsidyGranted,
     ("subsidy.denied", 1): SubsidyDenied,
+    ("subsidy.denied", 2): SubsidyDeniedV2,
+    ("subsidy.waitlisted", 1): SubsidyWaitlisted,
     ("subsidy.released", 1): SubsidyReleased,
     ("budget.allocated", 1): BudgetAllocated,
+    ("budget.allocated", 2): BudgetAllocatedV2,
     ("budget.threshold-crossed", 1): BudgetThresholdCrossed,
+    ("invoice.issued", 1): InvoiceIssued,
+    ("invoice.paid", 1): InvoicePaid,
     ("indicators.updated", 1): IndicatorsUpdated,
 }
 TYPE_OF: dict[type[EventData], tuple[str, int]] = {model: key for key, model in EVENT_TYPES.items()}

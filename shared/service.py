@@ -38,19 +38,21 @@ LAG_INTERVAL_SECONDS = 5.0
 WAL_CHECK_SECONDS = 5.0
 
 
-# What every service's routes depend on, read from app.state (Runtime.app puts it there).
+# What every service's routes depend on, read from app.state (Runtime.app puts it there). Each is async: FastAPI
+# runs a plain function dependency in its thread pool, a hand-off to another thread for every request
+# (docs/benchmark.md).
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -144,7 +146,7 @@ class Runtime:
                     log.error("%s: task %s failed: %r", self.name, task.get_name(), task.exception())
         await self.producer.stop()
         await self.database.dispose()
-        await self.access.database.dispose()
+        await self.access.close()
 
     async def ready(self) -> dict[str, bool]:
         return {
@@ -154,7 +156,8 @@ class Runtime:
         }
 
     def app(self, routers: Sequence[APIRouter], *, title: str, description: str, version: str = "1.0.0",
-            max_body_bytes: int = 1_048_576) -> FastAPI:
+            max_body_bytes: int = 1_048_576, upload_paths: Sequence[str] = (),
+            also_accept: tuple[str, ...] = ()) -> FastAPI:
         configure_logging(self.name, self.settings.log_level, self.settings.log_json, self.settings.access_log)
         runtime = self
 
@@ -174,7 +177,7 @@ class Runtime:
         app.state.clock = runtime.clock
         app.state.database = runtime.database
         install_error_handlers(app)
-        app.add_middleware(BodyGuard, max_bytes=max_body_bytes)
+        app.add_middleware(BodyGuard, max_bytes=max_body_bytes, upload_paths=upload_paths, also_accept=also_accept)
         app.include_router(health_router({
             "database": runtime.database.ping,
             "access_store": runtime.access.database.ping,

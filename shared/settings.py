@@ -16,8 +16,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.vocabulary import DEFAULT_PROGRAMME
 
-ServiceName = Literal["enrolment", "subsidy", "award"]
+ServiceName = Literal["enrolment", "subsidy", "award", "office"]
+# The three services of the event pipeline (they consume and publish on Kafka).
 SERVICES: tuple[ServiceName, ...] = ("enrolment", "subsidy", "award")
+# Every process `paritrana up`, compose and the Kubernetes manifests run: the pipeline and the office workspace, a
+# backend-for-frontend that calls the others' APIs (services/office).
+ALL_SERVICES: tuple[ServiceName, ...] = (*SERVICES, "office")
 
 # A secret with this value is a developer placeholder: services refuse it outside dev mode.
 PLACEHOLDER_SECRET = "dev-only-not-a-secret"
@@ -32,6 +36,7 @@ class Settings(BaseSettings):
     enrolment_port: int = 8001
     subsidy_port: int = 8002
     award_port: int = 8003
+    office_port: int = 8004
 
     # Kafka. KAFKA_BOOTSTRAP_SERVERS (unprefixed) is honoured too: when set, `paritrana up` starts no broker.
     kafka_bootstrap_servers: str | None = Field(
@@ -55,6 +60,7 @@ class Settings(BaseSettings):
     enrolment_database_url: str | None = None
     subsidy_database_url: str | None = None
     award_database_url: str | None = None
+    office_database_url: str | None = None
     access_database_url: str | None = None
 
     # Pseudonymous worker_ref = HMAC-SHA256(NIK) with this key. Rotating it changes every worker_ref.
@@ -84,6 +90,9 @@ class Settings(BaseSettings):
     enrolment_batch_limit: int = 1000
     # Room for a full batch of items with long names and descriptions (about 1.5 KB each at most).
     enrolment_max_body_bytes: int = 4 * 1024 * 1024
+    # The member file's columns and headers for BPJS Ketenagakerjaan (a YAML file); none: the Bahasa default in
+    # services/enrolment/bpjs_member_file.yaml.
+    bpjs_member_file_mapping: Path | None = None
 
     # --- subsidy (services/subsidy) ---
     # Worker events decided per polled batch, in one transaction: larger batches replay faster, smaller ones
@@ -91,6 +100,9 @@ class Settings(BaseSettings):
     subsidy_batch_size: int = 1000
     # "Projected exhaustion" extrapolates the net commitments of this many recent days.
     subsidy_pace_days: int = 30
+    # How often each instance looks at the waiting lists on its own clock: funding any a budget can now cover (money
+    # is also handed out at once when it arrives), and denying those whose fiscal year has ended.
+    subsidy_waiting_seconds: float = 5.0
 
     # --- award (services/award) ---
     # The indicator definitions and composite weights (DHIS2-style YAML); unset means the shipped defaults.
@@ -103,6 +115,33 @@ class Settings(BaseSettings):
     # a second; behind, larger batches cut the per-event cost (one transaction and inbox claim per batch, and a
     # region's tallies change once per batch however many of its registrations the batch holds).
     award_consumer_max_records: int = 5000
+
+    # --- office (services/office): the Disnaker workspace ---
+    # Where the office calls the other services; unset means the `make run` addresses (host and ports above).
+    # The field kit's address as officers' phones reach it, for the Devices page's pairing link and QR code (the same
+    # PARITRANA_KIT_URL `paritrana keys create --kind field_kit` reads); unset means the enrolment service's /kit/.
+    kit_url: str | None = None
+    office_subsidy_url: str | None = None
+    office_award_url: str | None = None
+    office_enrolment_url: str | None = None
+    # The API key (admin scope) the office acts with on subsidy and award once a change is approved. `make run`
+    # issues one in dev mode; prod mode needs it set.
+    office_api_key: str | None = None
+    # A staff session ends this long after sign-in.
+    office_session_hours: float = Field(default=8.0, gt=0)
+    # This many wrong passwords in a row lock an account for the given minutes.
+    office_lockout_attempts: int = Field(default=5, ge=1)
+    office_lockout_minutes: float = Field(default=15.0, gt=0)
+    # The session cookie's Secure flag; unset means on in prod mode, off in dev mode (plain http on 127.0.0.1).
+    office_cookie_secure: bool | None = None
+    # Optional single sign-on with the region's OpenID Connect provider (Authlib): the issuer (its discovery document
+    # is {issuer}/.well-known/openid-configuration) and the office's client there. The claim named here is matched
+    # with an office account's username; the account (role, regions) must exist.
+    office_oidc_issuer: str | None = None
+    office_oidc_client_id: str | None = None
+    office_oidc_client_secret: str | None = None
+    office_oidc_username_claim: str = "preferred_username"
+    office_oidc_label: str = "SSO"
 
     # Seconds between full passes of the cyclic garbage collector in a service (shared/garbage_collection.py);
     # 0 leaves them to the collector's own thresholds.
@@ -126,13 +165,29 @@ class Settings(BaseSettings):
         return self.kafka_bootstrap_servers or f"127.0.0.1:{self.embedded_broker_port}"
 
     def database_url(self, name: str) -> str:
-        """The URL of a service's database ("enrolment", "subsidy", "award") or of the access store ("access")."""
+        """The URL of a service's database (enrolment, subsidy, award, office) or of the access store ("access")."""
         url = getattr(self, f"{name}_database_url")
         if self.mode == "prod" and not url:
             # The SQLite default lives in the container's throw-away file system: refuse it rather than lose data.
             raise ValueError(f"PARITRANA_{name.upper()}_DATABASE_URL is not set; prod mode needs each database "
                              "named explicitly")
         return url or f"sqlite+aiosqlite:///{self.data_dir / (name + '.db')}"
+
+    def service_key(self) -> str:
+        """The office's API key for the other services (PARITRANA_OFFICE_API_KEY)."""
+        if not self.office_api_key:
+            raise ValueError("PARITRANA_OFFICE_API_KEY is not set; the office needs an admin API key to act on the "
+                             "other services")
+        return self.office_api_key
+
+    def upstream_url(self, service: ServiceName) -> str:
+        """Where the office reaches another service."""
+        configured = getattr(self, f"office_{service}_url", None)
+        return str(configured) if configured else self.base_url(service)
+
+    @property
+    def cookie_secure(self) -> bool:
+        return self.office_cookie_secure if self.office_cookie_secure is not None else self.mode == "prod"
 
     def port(self, service: ServiceName) -> int:
         return int(getattr(self, f"{service}_port"))

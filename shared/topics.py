@@ -43,9 +43,9 @@ WORKERS = Topic(
 )
 DECISIONS = Topic(
     name="subsidy.decisions",
-    description="Funding decisions, releases and budget changes, published by subsidy.",
-    event_types=("subsidy.granted", "subsidy.denied", "subsidy.released", "budget.allocated",
-                 "budget.threshold-crossed"),
+    description="Funding decisions, releases, budget changes and invoices, published by subsidy.",
+    event_types=("subsidy.granted", "subsidy.denied", "subsidy.waitlisted", "subsidy.released", "budget.allocated",
+                 "budget.threshold-crossed", "invoice.issued", "invoice.paid"),
     key="regency/city code PP.KK (budget events: the budget's region code)",
     producer="subsidy",
     consumers=("enrolment", "award"),

@@ -11,7 +11,7 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Literal, get_args
 
-from pydantic import BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 # --- region codes and months ---
@@ -51,23 +51,41 @@ DEFAULT_PROGRAMME = "bpu-jkk-jkm"
 Sex = Literal["L", "P"]  # laki-laki / perempuan, as the NIK encodes it
 Channel = Literal["partner_app", "field_kit"]
 CHANNELS: tuple[str, ...] = get_args(Channel)
-EndReason = Literal["died", "moved", "no_longer_in_category", "request"]
+EndReason = Literal["died", "moved", "no_longer_in_category", "request"]  # what an office may ask for
 END_REASONS: tuple[str, ...] = get_args(EndReason)
-RegistrationStatus = Literal["pending_funding", "active", "unfunded", "ended"]
+# Ends as events carry them (worker.ended v2): also a holder ended by replacing them with a successor (mutasi), and a
+# member BPJS Ketenagakerjaan refused to enrol (for example one already covered as a wage earner through an employer).
+EndedReason = Literal["died", "moved", "no_longer_in_category", "request", "replaced", "rejected_by_bpjs"]
+# What BPJS Ketenagakerjaan answered for a registration sent in a member file.
+BpjsStatus = Literal["enrolled", "rejected"]
+RegistrationStatus = Literal["pending_funding", "waiting_funding", "active", "unfunded", "ended"]
 STATUSES: tuple[str, ...] = get_args(RegistrationStatus)
-# A live registration holds the worker's place in the programme: a second one for the same NIK is refused.
-LIVE_STATUSES = ("pending_funding", "active")
+# A live registration holds the worker's place in the programme for its fiscal year: a second one for the same NIK
+# and year is refused.
+LIVE_STATUSES = ("pending_funding", "waiting_funding", "active")
 
 # --- funding decisions ---
 
 Decision = Literal["granted", "denied"]
-DenialReason = Literal["no_allocation", "budget_exhausted"]
-# What each subsidy decision event does to a pending registration in enrolment; other events change nothing there.
-STATUS_AFTER_DECISION: dict[str, RegistrationStatus] = {"subsidy.granted": "active", "subsidy.denied": "unfunded"}
-# The subsidy decisions an enrolment status can stand on (an end can overtake a decision still in flight).
-DECISIONS_BEHIND_STATUS: dict[RegistrationStatus, frozenset[Decision]] = {
-    "pending_funding": frozenset(), "active": frozenset({"granted"}), "unfunded": frozenset({"denied"}),
-    "ended": frozenset({"granted", "denied"}),
+DenialReason = Literal["no_allocation", "budget_exhausted"]  # subsidy.denied v1
+# subsidy.denied v2 adds the ends of waiting: the fiscal year ran out, or so did every month the registration asked
+# to be covered for.
+DenialReasonV2 = Literal["no_allocation", "budget_exhausted", "fiscal_year_ended", "coverage_passed"]
+# A budget's choice for a registration it cannot cover now: wait for money in arrival order, or be denied at once.
+FundingPolicy = Literal["wait", "deny"]
+FUNDING_POLICIES: tuple[str, ...] = get_args(FundingPolicy)
+DEFAULT_FUNDING_POLICY: FundingPolicy = "wait"
+# A registration in subsidy: decided (granted, denied), waiting for money, or withdrawn (ended while it waited).
+SubsidyStatus = Literal["granted", "denied", "waiting", "withdrawn"]
+FINAL_DECISIONS: tuple[SubsidyStatus, ...] = ("granted", "denied")
+# What each subsidy decision event does to a registration in enrolment; other events change nothing there. A
+# decision moves a pending or waiting registration, waitlisting only a pending one.
+STATUS_AFTER_DECISION: dict[str, RegistrationStatus] = {
+    "subsidy.granted": "active", "subsidy.denied": "unfunded", "subsidy.waitlisted": "waiting_funding"}
+# The subsidy states an enrolment status can stand on (an end can overtake a decision still in flight).
+DECISIONS_BEHIND_STATUS: dict[RegistrationStatus, frozenset[SubsidyStatus]] = {
+    "pending_funding": frozenset(), "waiting_funding": frozenset({"waiting"}), "active": frozenset({"granted"}),
+    "unfunded": frozenset({"denied"}), "ended": frozenset({"granted", "denied", "withdrawn"}),
 }
 
 # --- API keys ---
@@ -108,3 +126,33 @@ def _day_text(value: object) -> object:
 
 IsoDate = Annotated[date, BeforeValidator(_day_text)]
 IsoDateTime = Annotated[datetime, BeforeValidator(_date_text)]
+
+# C0 controls and DEL, less tab, line feed and carriage return: PostgreSQL cannot store NUL in text, and the others
+# only ever arrive by accident (a pasted cell, a broken encoder).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _printable(value: str) -> str:
+    if CONTROL_CHARACTERS.search(value):
+        raise PydanticCustomError("control_character", "Text should not contain control characters")
+    return value
+
+
+# Text people typed (titles, notes, sources, references): any language and punctuation, no control characters.
+# The schema says so too, so that clients (and the schema fuzzing) know what is refused before they send it.
+FreeText = Annotated[str, AfterValidator(_printable),
+                     Field(json_schema_extra={"pattern": r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"})]
+
+
+# --- BPJS Ketenagakerjaan's result file: its header names and status words, as branches write them. Enrolment
+# imports the file; the office counts a file's rows before it asks for approval. ---
+
+RESULT_HEADERS: dict[str, tuple[str, ...]] = {
+    "nik": ("nik", "no ktp", "nomor ktp", "nomor induk kependudukan", "no nik", "nomor nik", "nik peserta"),
+    "kpj_number": ("kpj", "no kpj", "nomor kpj", "no kartu", "nomor kartu", "nomor kartu peserta", "no peserta",
+                   "nomor peserta", "kpj number", "membership number"),
+    "status": ("status", "status kepesertaan", "hasil", "keterangan status", "result"),
+    "reason": ("alasan", "keterangan", "alasan penolakan", "catatan", "reason"),
+}
+ENROLLED_WORDS = frozenset({"enrolled", "terdaftar", "diterima", "aktif", "berhasil", "sukses", "ok"})
+REJECTED_WORDS = frozenset({"rejected", "ditolak", "tolak", "gagal", "tidak terdaftar", "tidak diterima"})

@@ -16,7 +16,7 @@ from tests.support import create_postgres_database, drop_postgres_database, free
 BACKENDS = ["sqlite", "postgresql"]
 
 
-def _start_broker(log_dir: Path) -> EmbeddedBroker:
+def start_broker(log_dir: Path) -> EmbeddedBroker:
     broker = EmbeddedBroker(free_port(), log_dir / "broker.log")
     broker.start()
     return broker
@@ -25,7 +25,7 @@ def _start_broker(log_dir: Path) -> EmbeddedBroker:
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
     """One real broker for the session. Tests that count what is on a topic use `isolated_broker`."""
-    broker = _start_broker(tmp_path_factory.mktemp("broker"))
+    broker = start_broker(tmp_path_factory.mktemp("broker"))
     yield broker
     broker.stop()
 
@@ -33,7 +33,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
 @pytest.fixture
 def isolated_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
     """A broker of the test's own: empty topics, nothing left over from other tests."""
-    broker = _start_broker(tmp_path)
+    broker = start_broker(tmp_path)
     yield broker
     broker.stop()
 

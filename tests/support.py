@@ -1,4 +1,5 @@
-"""Test plumbing shared by every suite: free ports, PostgreSQL databases, and services run in-process."""
+"""Test plumbing shared by every suite: free ports, PostgreSQL databases, services run in-process, and the check
+that an append-only table is."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy import Table, delete, text, update
 
 POSTGRES_URL_ENV = "PARITRANA_TEST_POSTGRES_URL"
 
@@ -32,13 +36,15 @@ def free_port() -> int:
 def stack_environment(root, **extra: str) -> tuple[dict[str, str], dict[str, int]]:
     """Environment and free ports for `paritrana up` in `root`: nothing of the caller's PARITRANA_* or Kafka
     settings leaks in, so the stack is the embedded one, as `make run` starts it."""
-    ports = {"enrolment": free_port(), "subsidy": free_port(), "award": free_port(), "broker": free_port()}
+    ports = {"enrolment": free_port(), "subsidy": free_port(), "award": free_port(), "office": free_port(),
+             "broker": free_port()}
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARITRANA_") and k != "KAFKA_BOOTSTRAP_SERVERS"}
     env.update({
         "PARITRANA_DATA_DIR": str(root / "var"),
         "PARITRANA_ENROLMENT_PORT": str(ports["enrolment"]),
         "PARITRANA_SUBSIDY_PORT": str(ports["subsidy"]),
         "PARITRANA_AWARD_PORT": str(ports["award"]),
+        "PARITRANA_OFFICE_PORT": str(ports["office"]),
         "PARITRANA_EMBEDDED_BROKER_PORT": str(ports["broker"]),
         **extra,
     })
@@ -147,3 +153,15 @@ async def eventually(check: Callable[[], object], timeout: float = 20.0, interva
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+async def assert_append_only(database: Any, table: Table, **change: Any) -> None:
+    """UPDATE and DELETE of `table` are refused by the database itself (and TRUNCATE on PostgreSQL)."""
+    for statement in (update(table).values(**change), delete(table)):
+        with pytest.raises(Exception, match="append-only"):
+            async with database.transaction() as session:
+                await session.execute(statement)
+    if database.dialect == "postgresql":
+        with pytest.raises(Exception, match="append-only"):
+            async with database.transaction() as session:
+                await session.execute(text(f"TRUNCATE {table.name}"))

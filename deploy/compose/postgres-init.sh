@@ -4,7 +4,7 @@
 # credentials cannot read enrolment's personal data.
 set -eu
 
-for name in enrolment subsidy award access; do
+for name in enrolment subsidy award office access; do
   var="$(echo "$name" | tr '[:lower:]' '[:upper:]')_DB_PASSWORD"
   password="$(printenv "$var" || true)"
   if [ -z "$password" ]; then

@@ -17,8 +17,12 @@ class ProcessSample:
     peak_rss_bytes: int = 0
     rss_bytes_end: int = 0
 
+    @property
+    def cpu_seconds(self) -> float:
+        return self.cpu_seconds_end - self.cpu_seconds_start
+
     def figures(self, wall_seconds: float) -> dict[str, float]:
-        cpu = self.cpu_seconds_end - self.cpu_seconds_start
+        cpu = self.cpu_seconds
         return {
             "cpu_seconds": round(cpu, 2),
             "cpu_percent_of_one_core": round(100 * cpu / wall_seconds, 1) if wall_seconds else 0.0,

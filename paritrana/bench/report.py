@@ -114,7 +114,24 @@ def table(result: dict[str, Any], console: Console | None = None) -> None:
         row(f"{name} CPU % / peak MB", lambda s, n=name: (f"{_n(s['processes'][n]['cpu_percent_of_one_core'])} / "
                                                            f"{_n(s['processes'][n]['peak_rss_mb'])}")
             if n in s["processes"] else None)
+    for name in names:
+        row(f"{name} CPU ms / registration", lambda s, n=name: (s.get("cpu_ms_per_registration") or {}).get(n), 2)
+    row("award CPU ms / indicator update", lambda s: s.get("award_cpu_ms_per_update"), 2)
     console.print(grid)
+
+    if peer := result.get("peer"):
+        paritrana = scenarios.get("partner_apps") or {}
+        console.print(f"peer (plain FastAPI + SQLite, same client and bodies): {_n(peer['accepted_per_second'])} "
+                      f"accepted/s, request p50 / p99 {_n(peer['request_latency']['p50_ms'])} / "
+                      f"{_n(peer['request_latency']['p99_ms'])} ms, CPU ms / registration peer "
+                      f"{_n(peer['cpu_ms_per_registration'].get('peer'), 2)}, client "
+                      f"{_n(peer['cpu_ms_per_registration'].get('bench_client'), 2)}; Paritrana's singles "
+                      f"{_n(paritrana.get('accepted_per_second'))}/s, "
+                      f"{_n(result['ratios'].get('singles_vs_peer'), 2)}x the peer")
+    if idle := result.get("idle"):
+        parts = ", ".join(f"{name} {_n(p['cpu_percent_of_one_core'], 2)}" for name, p in idle["processes"].items())
+        console.print(f"idle {_n(idle['seconds'], 0)} s, CPU % of one core: {parts}; total "
+                      f"{_n(idle['total_cpu_percent_of_one_core'], 2)}")
 
     limits = Table(title="Raw limits, replays and targets")
     limits.add_column("figure")

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from paritrana.bench import raw_database, raw_kafka, replay, report, scenarios
+from paritrana.bench.peer import start_peer
 from paritrana.bench.probes import PipelineWatch
 from paritrana.bench.stack import DEFAULT_POSTGRES_URL, Stack, start_stack, use_running_stack
 from paritrana.bench.workload import Workload, seed_budgets, stack_period
@@ -20,7 +21,7 @@ from paritrana.invariants import check_databases
 from shared.database import Database
 from shared.regions import regencies
 
-SCENARIOS = ("kits", "singles", "mixed")
+SCENARIOS = ("kits", "singles", "peer", "mixed")
 KPPS_WAVE = 5_740_000
 KIT_DEVICES = "bench-kit"
 
@@ -37,6 +38,7 @@ class BenchConfig:
     mixed_seconds: float = 30.0
     tight_every: int = 50
     seed: int = 2024
+    idle_seconds: float = 30.0  # each process's CPU while the stack is idle, after the scenarios (0: not measured)
     drain_timeout: float = 300.0
     use_running_stack: bool = False
     postgres_url: str = DEFAULT_POSTGRES_URL
@@ -47,7 +49,8 @@ class BenchConfig:
     def smoke_run(cls, **overrides: Any) -> BenchConfig:
         """Small enough for CI (well under a minute on two cores): every scenario and measurement, briefly."""
         return cls(**{"registrations": 2_000, "kits": 2, "singles": 300, "clients": 8, "rate": 100.0,
-                      "mixed_seconds": 4.0, "drain_timeout": 180.0, "smoke": True} | overrides)
+                      "mixed_seconds": 4.0, "drain_timeout": 180.0, "idle_seconds": 3.0,
+                      "smoke": True} | overrides)
 
 
 async def run(config: BenchConfig, say: Callable[[str], None] = print) -> dict[str, Any]:
@@ -78,10 +81,10 @@ async def run(config: BenchConfig, say: Callable[[str], None] = print) -> dict[s
 
 async def _run_on(stack: Stack, config: BenchConfig, say: Callable[[str], None]) -> dict[str, Any]:
     period = await stack_period(stack.urls["enrolment"])
-    def api_client(connections: int) -> AsyncClient:
+    def api_client(connections: int, enrolment_url: str = stack.urls["enrolment"]) -> AsyncClient:
         transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=connections,
                                                                  max_keepalive_connections=connections))
-        return AsyncClient(stack.admin_key, enrolment_url=stack.urls["enrolment"], subsidy_url=stack.urls["subsidy"],
+        return AsyncClient(stack.admin_key, enrolment_url=enrolment_url, subsidy_url=stack.urls["subsidy"],
                            award_url=stack.urls["award"], timeout=300, transport=transport,
                            retry=RetryPolicy(attempts=4, initial=0.2))
 
@@ -113,15 +116,25 @@ async def _run_on(stack: Stack, config: BenchConfig, say: Callable[[str], None])
             items = workload.registrations(config.registrations, "field_kit", KIT_DEVICES, config.kits)
             say(f"field kits: {len(items):,} registrations in batches of 500 from {config.kits} kits")
             results["field_kits"] = await scenarios.field_kits(ctx, items, config.kits)
+        singles: list[dict[str, Any]] = []
         if "singles" in config.scenarios:
-            items = workload.registrations(config.singles, "partner_app")
-            say(f"partner apps: {len(items):,} single registrations from {config.clients} clients")
-            results["partner_apps"] = await scenarios.partner_apps(ctx, items, config.clients)
+            singles = workload.registrations(config.singles, "partner_app")
+            say(f"partner apps: {len(singles):,} single registrations from {config.clients} clients")
+            results["partner_apps"] = await scenarios.partner_apps(ctx, singles, config.clients)
+        if "peer" in config.scenarios:
+            # The same bodies as the singles (the peer has its own database), the same client, the same minutes.
+            singles = singles or workload.registrations(config.singles, "partner_app")
+            say(f"peer: the same {len(singles):,} single registrations from {config.clients} clients to a plain "
+                "FastAPI + SQLite service")
+            out["peer"] = await _peer(singles, config, api_client)
         if "mixed" in config.scenarios:
             items = workload.registrations(int(config.rate * config.mixed_seconds), "partner_app")
             say(f"mixed: {config.rate:,.0f}/s offered for {config.mixed_seconds:.0f} s, latency to the award stream")
             results["mixed_rate"] = await scenarios.mixed_rate(ctx, items, config.rate, config.kits)
         out["scenarios"] = results
+        if config.idle_seconds > 0:
+            say(f"idle: each process's CPU for {config.idle_seconds:g} s with nothing sent")
+            out["idle"] = await scenarios.idle(stack.pids, config.idle_seconds)
 
     say("raw limits: database insert and bare Kafka on the same machine")
     kit_rows = await raw_database.stored_rows(stack.database_urls["enrolment"], KIT_DEVICES,
@@ -136,8 +149,21 @@ async def _run_on(stack: Stack, config: BenchConfig, say: Callable[[str], None])
     out["replay"] = {"subsidy": await replay.timed_replay(stack, "subsidy"),
                      "award": await replay.timed_replay(stack, "award")}
     out["consistency"] = await _consistency(stack, results)
-    out["ratios"], out["projections"], out["targets"] = _derived(results, out["raw"], out["replay"])
+    out["ratios"], out["projections"], out["targets"] = _derived(results, out["raw"], out["replay"], out.get("peer"),
+                                                                 out.get("idle"))
     return out
+
+
+async def _peer(items: list[dict[str, Any]], config: BenchConfig,
+                api_client: Callable[..., AsyncClient]) -> dict[str, Any]:
+    peer = await start_peer()
+    try:
+        async with contextlib.AsyncExitStack() as opened:
+            apps = [await opened.enter_async_context(api_client(scenarios.APP_CONNECTIONS, peer.url))
+                    for _ in range(config.clients)]
+            return await scenarios.peer(apps, peer.pid, items, config.clients)
+    finally:
+        await peer.stop()
 
 
 async def _consistency(stack: Stack, results: dict[str, Any]) -> dict[str, Any]:
@@ -161,7 +187,8 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a and b else None
 
 
-def _derived(results: dict[str, Any], raw: dict[str, Any], replays: dict[str, Any]) -> tuple[dict, dict, dict]:
+def _derived(results: dict[str, Any], raw: dict[str, Any], replays: dict[str, Any], peer: dict[str, Any] | None = None,
+             idle: dict[str, Any] | None = None) -> tuple[dict, dict, dict]:
     kits, singles, mixed = (results.get(k) or {} for k in ("field_kits", "partner_apps", "mixed_rate"))
     kafka = raw["kafka"]
     raw_kafka_rate = min(kafka.get("produce_per_second") or 0, kafka.get("consume_per_second") or 0)
@@ -170,6 +197,8 @@ def _derived(results: dict[str, Any], raw: dict[str, Any], replays: dict[str, An
                                                 raw["database"]["best_rows_per_second"]),
         "decisions_vs_raw_kafka": _ratio(kits.get("decisions_per_second"), raw_kafka_rate),
         "decisions_vs_batch_intake": _ratio(kits.get("decisions_per_second"), kits.get("accepted_per_second")),
+        # Paritrana's singles against the peer's, same client, same bodies, same run (accepted per second).
+        "singles_vs_peer": _ratio(singles.get("accepted_per_second"), (peer or {}).get("accepted_per_second")),
     }
     sustained = kits.get("decisions_per_second") or singles.get("decisions_per_second")
     projections = {
@@ -182,6 +211,9 @@ def _derived(results: dict[str, Any], raw: dict[str, Any], replays: dict[str, An
     replay_1m = [r.get("projected_seconds_for_1m_events") for r in replays.values() if r.get("ok")]
     latency = (mixed.get("dashboard_latency") or {}).get("p99_ms")
     total = sum(s.get("accepted", 0) for s in results.values())
+    idle_total = (idle or {}).get("total_cpu_percent_of_one_core")
+    per_single = singles.get("cpu_ms_per_registration") or {}
+    award_ms, enrolment_ms = per_single.get("award"), per_single.get("enrolment")
 
     def target(goal: str, measured: Any, met: bool | None) -> dict[str, Any]:
         return {"target": goal, "measured": measured, "met": met}
@@ -204,5 +236,14 @@ def _derived(results: dict[str, Any], raw: dict[str, Any], replays: dict[str, An
         "batch_vs_raw_insert": target(">= 0.30", ratios["batch_intake_vs_raw_db_insert"],
                                       ratios["batch_intake_vs_raw_db_insert"] >= 0.3
                                       if ratios["batch_intake_vs_raw_db_insert"] else None),
+        "singles_vs_peer": target(">= 2.0", ratios["singles_vs_peer"],
+                                  ratios["singles_vs_peer"] >= 2 if ratios["singles_vs_peer"] else None),
+        "decisions_vs_raw_kafka": target(">= 0.10", ratios["decisions_vs_raw_kafka"],
+                                         ratios["decisions_vs_raw_kafka"] >= 0.1
+                                         if ratios["decisions_vs_raw_kafka"] else None),
+        "idle": target("< 2% of one core in total", idle_total, idle_total < 2 if idle_total is not None else None),
+        "award_cpu_per_single": target("<= enrolment's (ms per registration, singles)",
+                                       {"award": award_ms, "enrolment": enrolment_ms},
+                                       award_ms <= enrolment_ms if award_ms and enrolment_ms else None),
     }
     return ratios, projections, targets

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from paritrana.bench.probes import PipelineWatch, StreamWatch
-from paritrana.bench.processes import ProcessMonitor
+from paritrana.bench.processes import ProcessMonitor, ProcessSample
 from paritrana.client import ApiError, AsyncClient
 
 
@@ -89,7 +89,7 @@ async def _post_batch(ctx: Context, intake: Intake, items: list[dict[str, Any]],
     watch.accepted = intake.accepted
 
 
-async def _post_single(app: AsyncClient, intake: Intake, item: dict[str, Any], watch: PipelineWatch) -> None:
+async def _post_single(app: AsyncClient, intake: Intake, item: dict[str, Any], watch: PipelineWatch | None) -> None:
     started = intake.sent()
     try:
         await app.register(item)
@@ -102,7 +102,8 @@ async def _post_single(app: AsyncClient, intake: Intake, item: dict[str, Any], w
     intake.outcomes[outcome] += 1
     if outcome == "accepted":
         intake.accepted_at[item["regency_code"]].append(answered)
-    watch.accepted = intake.accepted
+    if watch is not None:
+        watch.accepted = intake.accepted
 
 
 async def _measured(ctx: Context, name: str, drive: Any, stream: StreamWatch | None = None) -> dict[str, Any]:
@@ -118,7 +119,8 @@ async def _measured(ctx: Context, name: str, drive: Any, stream: StreamWatch | N
     caught_up = await watch.until_caught_up(intake.accepted, ctx.drain_timeout)
     wall = time.perf_counter() - started
     await watch.stop()
-    processes = {k: v.figures(wall) for k, v in (await monitor.stop()).items()}
+    samples = await monitor.stop()
+    processes = {k: v.figures(wall) for k, v in samples.items()}
 
     decided = watch.decided()
     granted = watch.delta(lambda c: c.decisions.get("granted", 0))
@@ -149,6 +151,10 @@ async def _measured(ctx: Context, name: str, drive: Any, stream: StreamWatch | N
         "drain_seconds_after_intake": round(pipeline_seconds - intake_end, 3) if caught_up is not None else None,
         "lag": watch.lag_summary(intake_end),
         "processes": processes,
+        # CPU per unit of work: each process's CPU over the scenario (intake and drain) divided by the registrations
+        # accepted, and award's divided by the indicator updates it published (all its CPU, consuming included).
+        "cpu_ms_per_registration": _per(samples, intake.accepted),
+        "award_cpu_ms_per_update": _per(samples, updates).get("award"),
         **extra,
     }
     if stream is not None:
@@ -162,6 +168,13 @@ async def _measured(ctx: Context, name: str, drive: Any, stream: StreamWatch | N
                                                                   "stream_updates": stream.updates,
                                                                   "stream_reconnects": stream.reconnects}
     return figures
+
+
+def _per(samples: dict[str, ProcessSample], units: float) -> dict[str, float]:
+    """CPU milliseconds per unit for each process ({} without units)."""
+    if not units:
+        return {}
+    return {name: round(1000 * sample.cpu_seconds / units, 3) for name, sample in samples.items()}
 
 
 async def field_kits(ctx: Context, items: list[dict[str, Any]], kits: int, batch_size: int = 500) -> dict[str, Any]:
@@ -243,3 +256,51 @@ async def mixed_rate(ctx: Context, items: list[dict[str, Any]], rate: float, kit
         return await _measured(ctx, "mixed_rate", drive, stream)
     finally:
         await stream.stop()
+
+
+async def peer(apps: list[AsyncClient], peer_pid: int, items: list[dict[str, Any]], clients: int) -> dict[str, Any]:
+    """The partner-app scenario against the peer (paritrana/bench/peer.py): the same closed loop of C clients, each
+    posting its next single registration as soon as the previous one is answered. The peer has no pipeline, so
+    its figures are the intake's."""
+    monitor = ProcessMonitor({"peer": peer_pid, "bench_client": os.getpid()})
+    monitor.start()
+    intake = Intake()
+    started = time.perf_counter()
+    queue = iter(items)
+
+    async def app(client: AsyncClient) -> None:
+        for item in queue:
+            await _post_single(client, intake, item, None)
+
+    await asyncio.gather(*(app(client) for client in apps[:clients]))
+    wall = time.perf_counter() - started
+    samples = await monitor.stop()
+    return {
+        "scenario": "peer",
+        "sent": sum(intake.outcomes.values()),
+        "outcomes": dict(intake.outcomes),
+        "accepted": intake.accepted,
+        "intake_seconds": round(intake.seconds, 3),
+        "accepted_per_second": round(intake.accepted / intake.seconds, 1) if intake.seconds else 0.0,
+        "request_latency": percentiles(intake.request_seconds),
+        "processes": {k: v.figures(wall) for k, v in samples.items()},
+        "cpu_ms_per_registration": _per(samples, intake.accepted),
+        "clients": clients,
+    }
+
+
+async def idle(pids: dict[str, int], seconds: float, settle: float = 3.0) -> dict[str, Any]:
+    """Each process's CPU while nothing is sent and nothing is scraped for `seconds`, after `settle` seconds for
+    the last coalesced updates and commits to go out."""
+    await asyncio.sleep(settle)
+    monitor = ProcessMonitor(pids, interval=seconds)  # one RSS sample at the start: the bench stays quiet too
+    monitor.start()
+    started = time.perf_counter()
+    await asyncio.sleep(seconds)
+    wall = time.perf_counter() - started
+    samples = await monitor.stop()
+    processes = {name: {"cpu_seconds": round(s.cpu_seconds, 3),
+                        "cpu_percent_of_one_core": round(100 * s.cpu_seconds / wall, 2)} for name, s in samples.items()}
+    total = sum(s.cpu_seconds for s in samples.values())
+    return {"seconds": round(wall, 2), "settle_seconds": settle, "processes": processes,
+            "total_cpu_percent_of_one_core": round(100 * total / wall, 2)}

@@ -121,16 +121,17 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("PARITRANA_") and k != "KAFKA_BOOTSTRAP_SERVERS"}
 
 
-async def wait_ready(urls: dict[str, str], timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
+async def wait_ready(urls: dict[str, str], timeout: float, process: subprocess.Popen[bytes] | None = None,
+                     path: str = "/readyz") -> None:
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(timeout=2) as http:
         pending = dict(urls)
         while pending:
             if process is not None and process.poll() is not None:
-                raise RuntimeError(f"`paritrana up` exited with {process.returncode} before the stack was ready")
+                raise RuntimeError(f"{process.args!r} exited with {process.returncode} before it was ready")
             for name, url in list(pending.items()):
                 try:
-                    if (await http.get(f"{url}/readyz")).status_code == 200:
+                    if (await http.get(f"{url}{path}")).status_code == 200:
                         del pending[name]
                 except httpx.HTTPError:
                     pass

@@ -85,7 +85,9 @@ async def seed_budgets(client: AsyncClient, period: Period, tight_every: int, co
                 await client.set_budget_lines(code, period.fiscal_year, [{
                     "line_id": f"bench-apbd-{period.fiscal_year}", "source": "apbd_kabkota",
                     "amount_rupiah": members * member_cost,
-                    "legal_reference": f"APBD {period.fiscal_year} (synthetic, benchmark)"}])
+                    "legal_reference": f"APBD {period.fiscal_year} (synthetic, benchmark)"}],
+                    # Every registration decided at once, as the figures count decisions: nobody waits.
+                    funding_policy="deny")
                 outcome["seeded"] += 1
             except ApiError as error:
                 if error.status != 409:  # a running stack's budget already committed beyond this: keep it

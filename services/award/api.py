@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Self
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import JsonDict
 from sse_starlette.sse import EventSourceResponse
@@ -35,9 +35,11 @@ from services.award.domain import (
     RegulationStatus,
     SnapshotPoint,
 )
+from services.award.pack import Pack
 from services.award.producers import IndicatorsPublisher
 from shared.access import Principal, require_scope
 from shared.access.dependencies import forbid_outside
+from shared.categories import CATEGORIES
 from shared.http import ErrorBody, HttpProblem
 from shared.regions import region
 from shared.service import ClockDep, DatabaseDep, SettingsDep
@@ -46,6 +48,7 @@ from shared.vocabulary import (
     NATIONAL_CODE,
     PROVINCE_PATTERN,
     REGION_PATTERN,
+    FreeText,
     IsoDate,
     JsonInteger,
 )
@@ -53,22 +56,23 @@ from shared.vocabulary import (
 STATIC = Path(__file__).parent / "static"
 WEIGHTS_NOTE = ("Unofficial: the Paritrana Award publishes its criteria but no weights. These are the project's "
                 "defaults from the indicator configuration.")
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TIE_RULE = "score descending, then coverage rate descending, then active members descending, then region code"
 
 
 # --- what the routes depend on, read from app.state (services/award/app.py sets it) ---
 
-def get_indicator_config(request: Request) -> IndicatorConfig:
+async def get_indicator_config(request: Request) -> IndicatorConfig:
     config: IndicatorConfig = request.app.state.indicator_config
     return config
 
 
-def get_publisher(request: Request) -> IndicatorsPublisher:
+async def get_publisher(request: Request) -> IndicatorsPublisher:
     publisher: IndicatorsPublisher = request.app.state.publisher
     return publisher
 
 
-def get_feed(request: Request) -> IndicatorsFeed:
+async def get_feed(request: Request) -> IndicatorsFeed:
     feed: IndicatorsFeed = request.app.state.feed
     return feed
 
@@ -90,11 +94,16 @@ INVALID = {422: {"model": ErrorBody, "description": "Invalid parameters or body,
 
 # --- bodies ---
 
+MAX_TARGET_POPULATION = 300_000_000
+
+
 class TargetIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     fiscal_year: JsonInteger = Field(ge=2000, le=2100)
-    target_population: JsonInteger = Field(ge=1, description="Vulnerable workers the region aims to cover")
-    source: str = Field(min_length=3, max_length=500, description="Where the figure comes from (survey, data set)")
+    # Above Indonesia's whole population it can only be a typo (and it would not fit the column).
+    target_population: JsonInteger = Field(ge=1, le=MAX_TARGET_POPULATION,
+                                           description="Vulnerable workers the region aims to cover")
+    source: FreeText = Field(min_length=3, max_length=500, description="Where the figure comes from (survey, data set)")
 
 
 # The rules check_regulation applies, as far as JSON Schema can say them; whether a Perkada's instrument fits the
@@ -117,25 +126,31 @@ class RegulationIn(BaseModel):
     status: RegulationStatus
     instrument: PerkadaInstrument | None = Field(
         None, description="For a Perkada: pergub (province), perbup (kabupaten) or perwali (kota)")
-    reference: str | None = Field(None, max_length=300, examples=["Perwali Cilegon No. 12 Tahun 2023"])
+    reference: FreeText | None = Field(None, max_length=300, examples=["Perwali Cilegon No. 12 Tahun 2023"])
     enacted_on: IsoDate | None = None
 
 
 class InnovationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     fiscal_year: JsonInteger = Field(ge=2000, le=2100)
-    title: str = Field(min_length=3, max_length=200, pattern=r"\S", description="Not blank")
-    note: str = Field(min_length=1, max_length=5000)
+    title: FreeText = Field(min_length=3, max_length=200, pattern=r"\S", description="Not blank")
+    note: FreeText = Field(min_length=1, max_length=5000)
     points: JsonInteger = Field(ge=0, le=100, description="Points awarded by the committee")
 
 
 # --- answers ---
+
+class CategoryName(BaseModel):
+    id: str = Field(description="As people say it in Bahasa Indonesia")
+    en: str
+
 
 class Definitions(BaseModel):
     indicators: list[IndicatorDefinition]
     weights: dict[str, float]
     weights_note: str
     regulation_points: dict[RegulationStatus, float]
+    categories: dict[str, CategoryName] = Field(description="Each category code's display names (cat:<code> counts)")
 
 
 class RegionOut(BaseModel):
@@ -238,7 +253,8 @@ async def dashboard() -> FileResponse:
 @router.get("/v1/indicators/definitions", tags=["indicators"], summary="Indicator definitions and weights")
 async def definitions(config: ConfigDep) -> Definitions:
     return Definitions(indicators=config.indicators, weights=config.weights, weights_note=WEIGHTS_NOTE,
-                       regulation_points=config.regulation_points)
+                       regulation_points=config.regulation_points,
+                       categories={c.code: CategoryName(id=c.name_id, en=c.name_en) for c in CATEGORIES})
 
 
 @router.get("/v1/rankings", tags=["indicators"], summary="Regions ranked by composite score",
@@ -326,7 +342,7 @@ async def put_target(principal: Admin, database: DatabaseDep, clock: ClockDep, p
                      region_code: AdminRegionParam, body: TargetIn) -> TargetRecorded:
     _known_region(region_code)
     forbid_outside(principal, region_code)
-    await service.set_target(database, clock, publisher, principal.name, region_code, body.fiscal_year,
+    await service.set_target(database, clock, publisher, principal, region_code, body.fiscal_year,
                              body.target_population, body.source)
     return TargetRecorded(region_code=region_code, **body.model_dump())
 
@@ -339,7 +355,7 @@ async def put_regulation(principal: Admin, database: DatabaseDep, clock: ClockDe
     _known_region(region_code)
     forbid_outside(principal, region_code)
     try:
-        await service.set_regulation(database, clock, publisher, principal.name, region_code, body.status,
+        await service.set_regulation(database, clock, publisher, principal, region_code, body.status,
                                      body.instrument, body.reference, body.enacted_on)
     except RecordRefused as refused:
         raise HttpProblem(422, refused.code, refused.message, field=refused.field) from None
@@ -352,5 +368,52 @@ async def add_innovation(principal: Admin, database: DatabaseDep, clock: ClockDe
                          region_code: AdminRegionParam, body: InnovationIn) -> Innovation:
     _known_region(region_code)
     forbid_outside(principal, region_code)
-    return await service.add_innovation(database, clock, publisher, principal.name, region_code, body.fiscal_year,
+    return await service.add_innovation(database, clock, publisher, principal, region_code, body.fiscal_year,
                                         body.title, body.note, body.points)
+
+
+# --- the evidence pack ---
+
+PACK_YEAR = Annotated[int, PathParam(ge=2000, le=2100, description="Fiscal year", examples=[2025])]
+PackLanguage = Annotated[Literal["id", "en"], Query(description="Bahasa Indonesia (default) or English")]
+PACK_ANSWERS: dict[int | str, dict[str, Any]] = {
+    **INVALID, 404: {"model": ErrorBody, "description": "An unknown region, or nothing recorded for it that year"}}
+
+
+def _pack_response(content: bytes, media_type: str, name: str) -> Response:
+    return Response(content, media_type=media_type, headers={
+        "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-cache"})
+
+
+async def _pack(database: DatabaseDep, config: ConfigDep, clock: ClockDep, region_code: str, year: int) -> Pack:
+    _known_region(region_code)
+    found = await service.evidence_pack(database, config, clock, region_code, year, WEIGHTS_NOTE)
+    if found is None:
+        raise HttpProblem(404, "no_data", "Nothing is recorded for this region in that fiscal year.",
+                          field="region_code")
+    return found
+
+
+@router.get("/v1/reports/{region_code}/{year}.pdf", tags=["reports"], response_class=Response,
+            summary="A region's evidence pack for the Award panel, as PDF",
+            description="Indicators with definitions, ranks, months, budget with legal references, regulation, "
+                        "innovations, coverage and the province's ranking. Aggregates only; public like the other "
+                        "reads. The same data gives the same bytes.",
+            responses={200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+                             "description": "The PDF"}, **PACK_ANSWERS})
+async def report_pdf(database: DatabaseDep, config: ConfigDep, clock: ClockDep, region_code: AdminRegionParam,
+                     year: PACK_YEAR, lang: PackLanguage = "id") -> Response:
+    pack = await _pack(database, config, clock, region_code, year)
+    return _pack_response(await service.render_pdf(pack, lang), "application/pdf",
+                          f"paritrana-{region_code}-{year}.pdf")
+
+
+@router.get("/v1/reports/{region_code}/{year}.xlsx", tags=["reports"], response_class=Response,
+            summary="A region's evidence pack for the Award panel, as XLSX",
+            description="The PDF's contents, one sheet per section, numbers as numbers (money in whole rupiah).",
+            responses={200: {"content": {XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+                             "description": "The workbook"}, **PACK_ANSWERS})
+async def report_xlsx(database: DatabaseDep, config: ConfigDep, clock: ClockDep, region_code: AdminRegionParam,
+                      year: PACK_YEAR, lang: PackLanguage = "id") -> Response:
+    pack = await _pack(database, config, clock, region_code, year)
+    return _pack_response(await service.render_xlsx(pack, lang), XLSX_TYPE, f"paritrana-{region_code}-{year}.xlsx")

@@ -12,7 +12,9 @@ from fastapi.staticfiles import StaticFiles
 from services.award.api import STATIC, router
 from services.award.consumers import IndicatorsFeed, handle_batch
 from services.award.domain import IndicatorConfig, parse_config
+from services.award.models import key_actions
 from services.award.producers import IndicatorsPublisher
+from shared.key_actions import key_actions_router
 from shared.service import Runtime
 from shared.settings import Settings, get_settings
 from shared.topics import DECISIONS, WORKERS
@@ -38,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     max_records=settings.award_consumer_max_records)
     runtime.add_worker(publisher)
     runtime.add_worker(feed)
-    app = runtime.app([router], title="Paritrana award",
+    app = runtime.app([router, key_actions_router(key_actions)], title="Paritrana award",
                       description="Live Paritrana Award indicators, rankings and the ops dashboard.")
     # What the routes' dependencies (services/award/api.py) read; Runtime.app has set the clock and settings.
     app.state.indicator_config = config

@@ -20,6 +20,9 @@ from shared.topics import INDICATORS
 
 log = logging.getLogger(__name__)
 
+# How long a new SSE client waits for the indicators feed to start fetching before it gets its snapshot anyway.
+LIVE_WAIT_SECONDS = 5.0
+
 
 async def handle_batch(database: Database, publisher: IndicatorsPublisher, batch: list[Consumed]) -> None:
     """The live consumer's handler: the batch into the projection, then the regions it changed to the publisher."""
@@ -48,20 +51,31 @@ class Subscription:
 
 
 class IndicatorsFeed:
-    """Tails award.indicators from its end and hands each update to the subscribed SSE clients. Every replica runs
-    one, so a client sees every region's updates whichever replica's consumer published them."""
+    """Tails award.indicators from its end, while some SSE client is subscribed, and hands each update to the
+    subscribed clients. Every replica runs one, so a client sees every region's updates whichever replica's consumer
+    published them."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.subscriptions: set[Subscription] = set()
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()
+        # Set while the feed fetches from a position taken after the last subscriber came: what a subscriber's
+        # snapshot, read after that, does not hold is published after it. With no subscriber the feed fetches
+        # nothing, since every empty fetch costs the broker and this process (ten a second: docs/benchmark.md).
+        self.live = asyncio.Event()
+        self._wanted = asyncio.Event()
 
     @contextlib.asynccontextmanager
     async def subscribe(self, province: str | None) -> AsyncIterator[Subscription]:
         subscription = Subscription(province)
         self.subscriptions.add(subscription)
+        self._wanted.set()
         try:
+            # A feed that cannot reach the broker still lets the client have its snapshot; updates follow when
+            # the feed is back, as after any restart of the feed.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.live.wait(), LIVE_WAIT_SECONDS)
             yield subscription
         finally:
             self.subscriptions.discard(subscription)
@@ -100,11 +114,12 @@ class IndicatorsFeed:
             if not partitions:
                 raise LookupError(f"{INDICATORS.name} does not exist yet (paritrana topics create)")
             consumer.assign(partitions)
-            await consumer.seek_to_end(*partitions)
-            for tp in partitions:
-                await consumer.position(tp)  # resolves the start offset now, so nothing published later is missed
+            consumer.pause(*partitions)
             self.ready.set()
             while not self._stopping.is_set():
+                if not self.live.is_set():
+                    await self._go_live(consumer, partitions)
+                    continue
                 records = await consumer.getmany(timeout_ms=200)
                 for tp, messages in records.items():
                     for m in messages:
@@ -114,9 +129,30 @@ class IndicatorsFeed:
                             continue
                         if isinstance(event.data, IndicatorsUpdated):
                             self.broadcast(f"{tp.partition}-{m.offset}", event.data)
+                if not self.subscriptions:
+                    consumer.pause(*partitions)
+                    self.live.clear()
         finally:
             self.ready.clear()
+            self.live.clear()
             await consumer.stop()
+
+    async def _go_live(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+        """Wait for a subscriber (or stop), then fetch from the end of the topic as it is now."""
+        self._wanted.clear()
+        if not self.subscriptions:
+            stopping = asyncio.ensure_future(self._stopping.wait())
+            wanted = asyncio.ensure_future(self._wanted.wait())
+            await asyncio.wait([stopping, wanted], return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            wanted.cancel()
+            if self._stopping.is_set():
+                return
+        await consumer.seek_to_end(*partitions)
+        for tp in partitions:
+            await consumer.position(tp)  # resolves the start offset now, so nothing published later is missed
+        consumer.resume(*partitions)
+        self.live.set()
 
     async def stop(self) -> None:
         self._stopping.set()

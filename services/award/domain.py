@@ -24,9 +24,11 @@ from shared.events import (
     SubsidyDenied,
     SubsidyGranted,
     SubsidyReleased,
+    SubsidyWaitlisted,
     WorkerAttributes,
     WorkerEnded,
     WorkerRegistered,
+    WorkerRegisteredV2,
 )
 from shared.regions import region
 from shared.vocabulary import NATIONAL_CODE
@@ -38,10 +40,12 @@ PerkadaInstrument = Literal["pergub", "perbup", "perwali"]
 PERKADA_BY_KIND: dict[str, PerkadaInstrument] = {"provinsi": "pergub", "kabupaten": "perbup", "kota": "perwali"}
 
 # Counts every region has, so indicator expressions may use them; "target" is absent when no target is recorded.
+# "waiting": waiting for funding now; "renewed": funded renewals of last year's members; "active_last_year": the
+# members still active at the end of the year before, whom those renewals retain.
 COUNT_NAMES = (
     "active", "target", "registered", "granted", "denied", "ended", "new_7d", "new_30d", "funded_3m", "retained_3m",
     "categories_active", "categories_total", "allocation_rupiah", "committed_rupiah", "spent_rupiah",
-    "regulation_points", "innovation_points",
+    "regulation_points", "innovation_points", "waiting", "renewed", "active_last_year",
 )
 RETENTION_MONTHS = 3
 
@@ -80,6 +84,8 @@ class ProjectedRegistration:
     released: Mapping[int, int] = field(default_factory=dict)
     denied_on: date | None = None
     ended_on: date | None = None
+    waitlisted_on: date | None = None
+    renews: bool = False  # renews a registration of the year before: the member is retained across years
 
     @classmethod
     def first_seen(cls, data: WorkerAttributes, fiscal_year: int) -> ProjectedRegistration:
@@ -94,6 +100,11 @@ class ProjectedRegistration:
     def active(self) -> bool:
         return self.funded_on is not None and self.ended_on is None
 
+    @property
+    def waiting(self) -> bool:
+        return (self.waitlisted_on is not None and self.funded_on is None and self.denied_on is None
+                and self.ended_on is None)
+
 
 def _earliest(current: date | None, new: date) -> date:
     return new if current is None or new < current else current
@@ -102,7 +113,11 @@ def _earliest(current: date | None, new: date) -> date:
 def apply_event(state: ProjectedRegistration, data: WorkerAttributes) -> ProjectedRegistration:
     """The projection after one worker or subsidy event; the result does not depend on the order events come in."""
     if isinstance(data, WorkerRegistered):
-        return replace(state, registered_on=_earliest(state.registered_on, jakarta_day(data.registered_at)))
+        renews = state.renews or (isinstance(data, WorkerRegisteredV2) and data.renews is not None)
+        return replace(state, registered_on=_earliest(state.registered_on, jakarta_day(data.registered_at)),
+                       renews=renews)
+    if isinstance(data, SubsidyWaitlisted):
+        return replace(state, waitlisted_on=_earliest(state.waitlisted_on, jakarta_day(data.decided_at)))
     if isinstance(data, SubsidyGranted):
         granted = dict(state.granted) | {m.month: m.amount_rupiah for m in data.schedule}
         return replace(state, funded_on=_earliest(state.funded_on, jakarta_day(data.decided_at)),
@@ -130,8 +145,12 @@ def contribution(state: ProjectedRegistration) -> tuple[Counter[TallyKey], Count
     if state.registered_on is not None:
         tallies[regency, "registered"] += 1
         daily[regency, state.registered_on, "registered"] += 1
+    if state.waiting:
+        tallies[regency, "waiting"] += 1
     if state.funded_on is not None:
         tallies[regency, "granted"] += 1
+        if state.renews:
+            tallies[regency, "renewed"] += 1
         daily[regency, state.funded_on, "funded"] += 1
         if state.active:
             daily[regency, state.funded_on, "retained"] += 1
@@ -250,6 +269,9 @@ class IndicatorDefinition(BaseModel):
     factor: float
     unit: str
     description: str
+    name_id: str | None = Field(None, description="The name in Bahasa Indonesia (the dashboard and the evidence pack)")
+    description_id: str | None = Field(None, description="The description in Bahasa Indonesia")
+    unit_id: str | None = Field(None, description="The unit in Bahasa Indonesia")
     normalise: Normalise
     _numerator: Expression = PrivateAttr()
     _denominator: Expression = PrivateAttr()
@@ -308,6 +330,7 @@ class RegionFacts:
     target: int | None = None
     regulation: RegulationStatus = "none"
     innovation_points: int = 0
+    active_last_year: int = 0  # the region's active members at the end of the fiscal year before
 
 
 @dataclass(frozen=True)
@@ -347,6 +370,7 @@ def _rolled_up(parts: Iterable[RegionFacts], own: RegionFacts | None) -> RegionF
         total.tallies.update(part.tallies)
         total.window.update(part.window)
         total.allocation_rupiah += part.allocation_rupiah
+        total.active_last_year += part.active_last_year
         if part.target is not None:
             targets.append(part.target)
     if own is not None:
@@ -374,6 +398,7 @@ def counts_of(facts: RegionFacts, fiscal_year: int, as_of: date, config: Indicat
         "spent_rupiah": sum(v for m, v in committed.items() if m <= spent_through),
         "regulation_points": int(config.regulation_points.get(facts.regulation, 0)),
         "innovation_points": facts.innovation_points,
+        "waiting": t["waiting"], "renewed": t["renewed"], "active_last_year": facts.active_last_year,
     }
     if facts.target is not None:
         counts["target"] = facts.target

@@ -2,14 +2,29 @@
 
 The projection (rebuilt by replay): ``registrations`` (one row per registration and fiscal year, merged from whichever
 events came), ``tallies`` (running totals per region code and name), ``daily`` (per-day counts for windows and
-charts), ``budgets`` and the ``inbox``. The committee's records (targets, regulations, innovations) and the published
-daily ``snapshots`` are not projection: a rebuild keeps them.
+charts), ``budgets`` (with their funding lines), ``invoices`` and the ``inbox``. The committee's records (targets,
+regulations, innovations) and the published daily ``snapshots`` are not projection: a rebuild keeps them.
 """
 
-from sqlalchemy import JSON, BigInteger, Column, Date, DateTime, Float, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    false,
+)
 
 from shared.database import Base
 from shared.inbox import inbox_table
+from shared.key_actions import key_actions_table
 
 
 class AwardBase(Base):
@@ -19,6 +34,7 @@ class AwardBase(Base):
 
 metadata = AwardBase.metadata
 inbox = inbox_table(metadata)
+key_actions = key_actions_table(metadata)
 
 registrations = Table(
     "registrations", metadata,
@@ -36,6 +52,8 @@ registrations = Table(
     Column("released", JSON, nullable=False),
     Column("denied_on", Date),
     Column("ended_on", Date),
+    Column("waitlisted_on", Date),
+    Column("renews", Boolean, nullable=False, server_default=false()),
 )
 
 tallies = Table(
@@ -62,6 +80,22 @@ budgets = Table(
     Column("allocation_rupiah", BigInteger, nullable=False),
     Column("changed_at", DateTime(timezone=True)),
     Column("threshold_percent", Integer),
+    Column("lines", JSON),  # [{line_id, source, amount_rupiah, legal_reference}] of the latest allocation
+)
+
+# A budget's months invoiced to BPJS Ketenagakerjaan (invoice.issued) and paid (invoice.paid).
+invoices = Table(
+    "invoices", metadata,
+    Column("region_code", String(5), primary_key=True),
+    Column("fiscal_year", Integer, primary_key=True),
+    Column("month", Integer, primary_key=True),
+    Column("members", Integer),
+    Column("invoiced_rupiah", BigInteger),
+    Column("issued_at", DateTime(timezone=True)),
+    Column("paid_rupiah", BigInteger),
+    Column("paid_on", Date),
+    Column("payment_reference", String(200)),
+    Column("paid_at", DateTime(timezone=True)),
 )
 
 targets = Table(
@@ -108,4 +142,4 @@ snapshots = Table(
     Column("as_of", DateTime(timezone=True), nullable=False),
 )
 
-PROJECTION = (registrations, tallies, daily, budgets, inbox)
+PROJECTION = (registrations, tallies, daily, budgets, invoices, inbox)

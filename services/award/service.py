@@ -13,7 +13,7 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.award import repository
+from services.award import render, repository
 from services.award.domain import (
     Board,
     DayCounts,
@@ -30,13 +30,23 @@ from services.award.domain import (
     change,
     check_regulation,
 )
-from services.award.models import inbox
+from services.award.models import inbox, key_actions
+from services.award.pack import Budget, Language, Pack, RankedRow, budget_months, latest_change, monthly
 from services.award.producers import IndicatorsPublisher
+from shared.access import Principal
 from shared.clock import Clock
 from shared.database import Database
-from shared.events import WORKER_EVENTS, BudgetAllocated, BudgetThresholdCrossed, InvalidEvent
+from shared.events import (
+    WORKER_EVENTS,
+    BudgetAllocated,
+    BudgetThresholdCrossed,
+    InvalidEvent,
+    InvoiceIssued,
+    InvoicePaid,
+)
 from shared.inbox import claim_new
 from shared.kafka import Consumed, read_to_end
+from shared.key_actions import record_key_action
 from shared.settings import Settings
 from shared.topics import DECISIONS, WORKERS
 from shared.vocabulary import NATIONAL_CODE
@@ -50,33 +60,55 @@ def fiscal_year_or_current(clock: Clock, year: int | None) -> int:
 
 # --- the committee's records ---
 
-async def set_target(database: Database, clock: Clock, publisher: IndicatorsPublisher, by: str, region_code: str,
-                     fiscal_year: int, population: int, source: str) -> Target:
-    target = Target(region_code, fiscal_year, population, source.strip(), clock.now(), by)
+def _target_terms(target: Target | None) -> dict[str, object] | None:
+    return None if target is None else {"target_population": target.target_population, "source": target.source}
+
+
+def _regulation_terms(regulation: Regulation | None) -> dict[str, object] | None:
+    return None if regulation is None else {
+        "status": regulation.status, "instrument": regulation.instrument, "reference": regulation.reference,
+        "enacted_on": regulation.enacted_on.isoformat() if regulation.enacted_on else None}
+
+
+async def set_target(database: Database, clock: Clock, publisher: IndicatorsPublisher, principal: Principal,
+                     region_code: str, fiscal_year: int, population: int, source: str) -> Target:
+    """Record a region's target population for a year, and the key's action, in one transaction."""
+    target = Target(region_code, fiscal_year, population, source.strip(), clock.now(), principal.name)
     async with database.transaction() as session:
+        before = await repository.get_target(session, region_code, fiscal_year)
         await repository.put_target(session, target)
+        await record_key_action(session, key_actions, principal, target.updated_at, "target_recorded", region_code,
+                                str(fiscal_year), before=_target_terms(before), after=_target_terms(target))
     publisher.mark([(fiscal_year, region_code)])
     return target
 
 
-async def set_regulation(database: Database, clock: Clock, publisher: IndicatorsPublisher, by: str,
+async def set_regulation(database: Database, clock: Clock, publisher: IndicatorsPublisher, principal: Principal,
                          region_code: str, status: RegulationStatus, instrument: PerkadaInstrument | None,
                          reference: str | None, enacted_on: date | None) -> Regulation:
     """Record a region's regulation status; RecordRefused when it does not make sense for the region."""
     check_regulation(region_code, status, instrument, reference, enacted_on)
-    regulation = Regulation(region_code, status, instrument, reference, enacted_on, clock.now(), by)
+    regulation = Regulation(region_code, status, instrument, reference, enacted_on, clock.now(), principal.name)
     async with database.transaction() as session:
+        before = await repository.get_regulation(session, region_code)
         await repository.put_regulation(session, regulation)
+        await record_key_action(session, key_actions, principal, regulation.updated_at, "regulation_recorded",
+                                region_code, None, before=_regulation_terms(before),
+                                after=_regulation_terms(regulation))
     # A regulation has no fiscal year: it changes the current year's indicators.
     publisher.mark([(clock.today().year, region_code)])
     return regulation
 
 
-async def add_innovation(database: Database, clock: Clock, publisher: IndicatorsPublisher, by: str,
+async def add_innovation(database: Database, clock: Clock, publisher: IndicatorsPublisher, principal: Principal,
                          region_code: str, fiscal_year: int, title: str, note: str, points: int) -> Innovation:
+    now = clock.now()
     async with database.transaction() as session:
         innovation = await repository.add_innovation(session, region_code, fiscal_year, title.strip(), note, points,
-                                                     by, clock.now())
+                                                     principal.name, now)
+        await record_key_action(session, key_actions, principal, now, "innovation_recorded", region_code,
+                                str(innovation.innovation_id), after={"fiscal_year": fiscal_year,
+                                                                      "title": innovation.title, "points": points})
     publisher.mark([(fiscal_year, region_code)])
     return innovation
 
@@ -136,6 +168,60 @@ async def region_report(database: Database, config: IndicatorConfig, clock: Cloc
             await repository.snapshot_history(session, region_code, fiscal_year))
 
 
+# --- the evidence pack ---
+
+async def evidence_pack(database: Database, config: IndicatorConfig, clock: Clock, region_code: str,
+                        fiscal_year: int, weights_note: str) -> Pack | None:
+    """A regency's or a province's evidence pack for a fiscal year, from the same board the API ranks; None when
+    nothing is recorded for the region in that year."""
+    async with database.reading() as session:
+        national = await repository.board(session, config, fiscal_year, clock.today())
+        found = national.regions.get(region_code)
+        if found is None:
+            return None
+        province = region_code[:2]
+        regencies = national.ranking("regency", province)
+        if found.level == "regency":
+            rank_in_province: int | None = [r.region_code for r in regencies].index(region_code) + 1
+            nationally = national.ranking("regency")
+        else:
+            rank_in_province, nationally = None, national.ranking("province")
+        rank_national = [r.region_code for r in nationally].index(region_code) + 1
+        dates = await repository.registration_dates(session, region_code, fiscal_year)
+        allocation, lines, budget_changed = await repository.own_budget(session, region_code, fiscal_year)
+        committed = await repository.committed_by_month(session, region_code, fiscal_year)
+        invoiced, invoice_instants = await repository.invoice_months(session, region_code, fiscal_year)
+        target = await repository.get_target(session, region_code, fiscal_year)
+        regulation = await repository.get_regulation(session, region_code)
+        noted = await repository.list_innovations(session, region_code, fiscal_year)
+    current_at = latest_change(
+        [budget_changed, *invoice_instants, target.updated_at if target else None,
+         regulation.updated_at if regulation else None,
+         *(i.created_at for i in noted)],
+        [d for r in dates for d in (r.registered_on, r.funded_on, r.denied_on, r.ended_on, r.waitlisted_on)
+         if d is None or d <= national.as_of],
+        national.as_of)
+    province_region = national.regions.get(province)
+    return Pack(
+        region=found, province_name=province_region.name if province_region else None, fiscal_year=fiscal_year,
+        as_of=national.as_of, current_at=current_at, definitions=config.indicators, weights=config.weights,
+        weights_note=weights_note, rank_in_province=rank_in_province, regencies_in_province=len(regencies),
+        rank_national=rank_national, ranked_nationally=len(nationally),
+        months=monthly(dates, fiscal_year, national.as_of),
+        budget=Budget(allocation, lines, budget_months(committed, invoiced)),
+        target=target, regulation=regulation, innovations=noted,
+        province_ranking=[RankedRow(position, r) for position, r in enumerate(regencies, 1)])
+
+
+async def render_pdf(pack: Pack, lang: Language) -> bytes:
+    """Rendering takes a while for a big province: off the event loop, so the stream and the consumer go on."""
+    return await asyncio.to_thread(render.pdf, pack, lang)
+
+
+async def render_xlsx(pack: Pack, lang: Language) -> bytes:
+    return await asyncio.to_thread(render.xlsx, pack, lang)
+
+
 # --- worker and subsidy events into the projection ---
 
 async def apply_events(session: AsyncSession, batch: Sequence[Consumed]) -> Touched:
@@ -168,6 +254,10 @@ async def apply_events(session: AsyncSession, batch: Sequence[Consumed]) -> Touc
         elif isinstance(data, BudgetThresholdCrossed):
             await repository.record_threshold(session, data)
             touched.add((data.fiscal_year, data.region_code))
+        elif isinstance(data, InvoiceIssued):
+            await repository.record_invoice_issued(session, data)
+        elif isinstance(data, InvoicePaid):
+            await repository.record_invoice_paid(session, data)
     return touched
 
 

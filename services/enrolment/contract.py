@@ -30,6 +30,7 @@ from shared.vocabulary import (
     MONTH_PATTERN,
     REGENCY_CODE,
     REGENCY_PATTERN,
+    REGION_PATTERN,
     VILLAGE_CODE,
     VILLAGE_PATTERN,
     Channel,
@@ -232,12 +233,51 @@ class BatchRequest(BaseModel):
         json_schema_extra={"maxItems": 1000})
 
 
+class ReplaceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # An object read as a registration by the intake's own rules, so a 422 lists every problem of it at once.
+    successor: dict[str, Any] = Field(description=(
+        "The successor as a registration (see POST /v1/registrations). Its regency/city and category are the "
+        "holder's (give them or leave them out), and its coverage is the holder's remaining months, so leave "
+        "`coverage` out."))
+    end_month: str | None = Field(None, pattern=MONTH_PATTERN,
+                                  description="The holder's last covered month; default the current month")
+
+
+class RenewalRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    region_code: str = Field(pattern=REGION_PATTERN, examples=["36.72"],
+                             description="The cohort's regency/city (PP.KK) or province (PP)")
+    from_year: int = Field(ge=2000, le=2099, strict=True, description="The fiscal year the members are covered in")
+    to_year: int = Field(ge=2001, le=2100, strict=True, description="The year to renew them into: from_year + 1")
+    category: str | None = Field(None, min_length=1, max_length=100, description="Only this category (code, name "
+                                                                                  "or alias)")
+    start_month: int = Field(1, ge=1, le=12, strict=True, description="First covered month of to_year")
+    months: int = Field(12, ge=1, le=12, strict=True, description="Months covered, within to_year")
+    dry_run: bool = Field(False, strict=True, description="Only say how many would be renewed, and what it covers")
+
+
 class EndRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: EndReason
     end_month: str | None = Field(None, pattern=MONTH_PATTERN,
                                   description="Last covered month; default the current month, within the coverage")
+
+
+MAX_LOOKUP = 50_000  # NIKs and KPJ numbers in one look-up: a large regency's whole bill
+
+
+class LookupRequest(BaseModel):
+    """The NIKs and KPJ numbers of a bill file, to find their registrations of a fiscal year."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fiscal_year: int = Field(ge=2000, le=2100, strict=True)
+    niks: list[Annotated[str, Field(max_length=32)]] = Field(default_factory=list, max_length=MAX_LOOKUP)
+    kpj_numbers: list[Annotated[str, Field(max_length=32)]] = Field(default_factory=list, max_length=MAX_LOOKUP)
 
 
 # --- reading one item ----------------------------------------------------------------------------------------------

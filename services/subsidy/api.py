@@ -7,22 +7,32 @@ them answers 403 whether or not anything exists there.
 
 from __future__ import annotations
 
+import io
+import uuid
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from lokal import format_rupiah
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.subsidy import service
 from services.subsidy.domain import (
     AllocationBelowCommitted,
+    AlreadyPaid,
+    BilledLine,
     BudgetNotFound,
     FundingSource,
     Line,
+    MemberDifference,
+    MonthNotClosed,
     MonthNotStarted,
+    NoInvoice,
+    Reconciliation,
     UnknownRegion,
+    UnpricedMonth,
 )
+from services.subsidy.repository import Payment
 from shared.access import Principal, require_scope
 from shared.access.dependencies import forbid_outside
 from shared.http import ErrorBody, HttpProblem
@@ -33,8 +43,11 @@ from shared.vocabulary import (
     DEFAULT_PROGRAMME,
     LAST_MONTH,
     PROVINCE_PATTERN,
+    REGENCY_PATTERN,
     REGION_PATTERN,
     FiscalMonth,
+    FundingPolicy,
+    IsoDate,
     Month,
     ProvinceCode,
     RegionCode,
@@ -46,13 +59,22 @@ FIRST_YEAR, LAST_YEAR = 2000, 2100
 
 # --- what a route depends on, read from app.state (services/subsidy/app.py puts it there) ---
 
-def get_pace_days(request: Request) -> int:
+async def get_pace_days(request: Request) -> int:
     """The window of "the recent pace" a budget's projected exhaustion is read from."""
     settings: Settings = request.app.state.settings
     return settings.subsidy_pace_days
 
 
 PaceDays = Annotated[int, Depends(get_pace_days)]
+
+
+async def get_backdate_months(request: Request) -> int:
+    """How far back a late grant may cover, for budgets that back-date: intake's own backdating window."""
+    settings: Settings = request.app.state.settings
+    return settings.enrolment_backdate_months
+
+
+BackdateMonths = Annotated[int, Depends(get_backdate_months)]
 Reader = Annotated[Principal, Depends(require_scope("registrations:read"))]
 Admin = Annotated[Principal, Depends(require_scope("admin"))]
 
@@ -89,6 +111,13 @@ class LinesIn(BaseModel):
 
     lines: list[FundingLineIn] = Field(max_length=100, description="Every line of the budget after this amendment; "
                                                                    "`line_id` values unique")
+    funding_policy: FundingPolicy | None = Field(
+        None, description="What a registration the budget cannot cover now does: `wait` on the waiting list for "
+                          "money (a new budget's default) or be denied at once (`deny`); absent: unchanged")
+    backdate_late_grants: bool | None = Field(
+        None, strict=True,
+        description="Cover a late grant from as far back as intake's backdating allows, rather than from the month it "
+                    "is funded; absent: unchanged (a new budget does not)")
 
     @field_validator("lines")
     @classmethod
@@ -129,6 +158,11 @@ class BudgetSummaryOut(BaseModel):
     thresholds_crossed: list[Literal[80, 95, 100]]
     as_of: date
     formatted: BudgetAmounts
+    funding_policy: FundingPolicy
+    backdate_late_grants: bool
+    reserved_rupiah: int = Field(description="Months replaced holders released, held for their successors")
+    invoiced_rupiah: int = Field(description="The year's frozen invoices charged to this budget, adjustments included")
+    paid_rupiah: int = Field(description="What of them was recorded paid to BPJS Ketenagakerjaan")
 
 
 class FundingLineOut(BaseModel):
@@ -246,6 +280,34 @@ class ClosedMonthOut(InvoicesOut):
     closed_now: bool = Field(description="False if the month was closed already")
 
 
+class WaitingOut(BaseModel):
+    registration_id: str
+    arrival: int = Field(description="Arrival order: lower arrived earlier")
+    position: int = Field(description="Place in the list: 1 is funded first")
+    since: Instant
+
+
+class WaitingListOut(BaseModel):
+    regency_code: RegionCode
+    region_name: RegionName
+    fiscal_year: int
+    waiting: int = Field(description="How many wait in all")
+    registrations: list[WaitingOut] = Field(description="The first of them, in arrival order")
+
+
+class RenewalCostOut(BaseModel):
+    region_code: RegionCode
+    fiscal_year: int
+    members: int
+    start_month: FiscalMonth
+    months: int
+    cost_rupiah: int = Field(description="The members' coverage at the year's rates")
+    remaining_rupiah: int | None = Field(description="What the year's budget has left; null: no budget yet (the "
+                                                     "renewals wait for one)")
+    left_after_rupiah: int | None = Field(description="What would be left after them; below zero, that much waits")
+    cost: Formatted
+
+
 class RateOut(BaseModel):
     programme: str
     component: str
@@ -291,6 +353,9 @@ def _summary(v: service.BudgetView) -> dict[str, Any]:
         "projected_exhaustion_month": v.projected_exhaustion_month,
         "fundable_members_rest_of_year": v.fundable_members_rest_of_year,
         "thresholds_crossed": v.thresholds_crossed, "as_of": v.as_of,
+        "funding_policy": b.funding_policy, "backdate_late_grants": b.backdate_late_grants,
+        "reserved_rupiah": b.reserved_rupiah,
+        "invoiced_rupiah": v.invoiced_rupiah, "paid_rupiah": v.paid_rupiah,
         "formatted": _budget_amounts(b.allocation_rupiah, b.committed_rupiah, v.spent_to_date_rupiah,
                                      v.remaining_rupiah),
     }
@@ -337,11 +402,13 @@ def _unknown_region() -> HttpProblem:
                        422: {"model": ErrorBody, "description": f"Invalid input, {UNKNOWN_REGION}, or two lines "
                                                                 f"under one `line_id` (field `lines`)"}})
 async def put_lines(region_code: RegionPath, year: YearPath, body: LinesIn, principal: Admin, database: DatabaseDep,
-                    clock: ClockDep, pace_days: PaceDays) -> AmendedBudgetOut:
+                    clock: ClockDep, pace_days: PaceDays, backdate_months: BackdateMonths) -> AmendedBudgetOut:
     forbid_outside(principal, region_code)
     wanted = [Line(x.line_id, x.source, x.amount_rupiah, x.legal_reference) for x in body.lines]
     try:
-        changes = await service.record_lines(database, clock, region_code, year, wanted, principal.key_id)
+        changes = await service.record_lines(database, clock, region_code, year, wanted, principal,
+                                             backdate_months=backdate_months, policy=body.funding_policy,
+                                             backdate_late_grants=body.backdate_late_grants)
     except UnknownRegion:
         raise _unknown_region() from None
     except AllocationBelowCommitted as exc:
@@ -390,6 +457,46 @@ async def list_budgets(principal: Reader, database: DatabaseDep, clock: ClockDep
     )
 
 
+@router.get("/waiting/{regency_code}/{year}", summary="A regency/city's waiting list, in arrival order",
+            responses={422: {"model": ErrorBody, "description": f"Invalid input, or {UNKNOWN_REGION}"}})
+async def get_waiting(regency_code: Annotated[str, Path(pattern=REGENCY_PATTERN, examples=["36.72"])],
+                      year: YearPath, principal: Reader, database: DatabaseDep,
+                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> WaitingListOut:
+    forbid_outside(principal, regency_code)
+    try:
+        total, queued = await service.read_waiting_list(database, regency_code, year, limit)
+    except UnknownRegion:
+        raise HttpProblem(422, "unknown_region", "No regency/city has this code.", field="regency_code") from None
+    return WaitingListOut(
+        regency_code=regency_code, region_name=_region_name(regency_code), fiscal_year=year, waiting=total,
+        registrations=[WaitingOut(registration_id=q.registration_id, arrival=q.arrival, position=q.position,
+                                  since=q.since.isoformat()) for q in queued])
+
+
+@router.get("/budgets/{region_code}/{year}/renewal-cost",
+            summary="What renewing members into a fiscal year costs at its rates, and what it leaves of its budget",
+            responses={422: {"model": ErrorBody, "description": f"Invalid input, {UNKNOWN_REGION}, or months past "
+                                                                f"December, or a month without a rate"}})
+async def get_renewal_cost(region_code: RegionPath, year: YearPath, principal: Reader, database: DatabaseDep,
+                           members: Annotated[int, Query(ge=0, le=10_000_000)],
+                           start_month: Annotated[int, Query(ge=1, le=LAST_MONTH)] = 1,
+                           months: Annotated[int, Query(ge=1, le=LAST_MONTH)] = LAST_MONTH) -> RenewalCostOut:
+    forbid_outside(principal, region_code)
+    if start_month + months - 1 > LAST_MONTH:
+        raise HttpProblem(422, "months_out_of_range", "The months must end by December.", field="months")
+    try:
+        cost = await service.renewal_cost(database, region_code, year, members, start_month, months)
+    except UnknownRegion:
+        raise _unknown_region() from None
+    except UnpricedMonth:
+        raise HttpProblem(422, "unpriced_month", "No premium rate is in force in a month asked for.",
+                          field="start_month") from None
+    return RenewalCostOut(region_code=region_code, fiscal_year=year, members=members,
+                          start_month=f"{year}-{start_month:02d}", months=months, cost_rupiah=cost.cost_rupiah,
+                          remaining_rupiah=cost.remaining_rupiah, left_after_rupiah=cost.left_after_rupiah,
+                          cost=format_rupiah(cost.cost_rupiah))
+
+
 @router.get("/ledger/{region_code}/{year}", summary="Member-months and rupiah per month, with adjustments",
             responses={422: {"model": ErrorBody, "description": f"Invalid input, or {UNKNOWN_REGION}"}})
 async def get_ledger(region_code: RegionPath, year: YearPath, principal: Reader, database: DatabaseDep) -> LedgerOut:
@@ -430,7 +537,7 @@ async def close(year: YearPath, month: MonthPath, principal: Admin, database: Da
         raise HttpProblem(403, "outside_region", "Closing a month closes it for every region: a national key is "
                                               "required.")
     try:
-        closed_now = await service.close_month(database, clock, year, month)
+        closed_now = await service.close_month(database, clock, year, month, principal)
     except MonthNotStarted:
         raise HttpProblem(409, "month_not_started", "A month can be closed once it has begun.", field="month") from None
     return ClosedMonthOut(**_invoices(await service.read_invoices(database, year, month), principal),
@@ -450,3 +557,228 @@ async def get_rates(principal: Reader, database: DatabaseDep, clock: ClockDep, p
                                    amount=format_rupiah(amount) if amount is not None else None)
                  for m, amount in schedule.monthly],
     )
+
+
+# --- BPJS's bill and the payment ----------------------------------------------------------------------------------
+
+REFERENCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ./_-]{0,63}$"
+
+
+class PaymentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    paid_on: IsoDate = Field(description="When the region paid BPJS (YYYY-MM-DD)")
+    reference: str = Field(pattern=REFERENCE_PATTERN, examples=["SP2D 00123/BKAD/2025"],
+                           description="The payment's reference (SP2D or transfer number); never personal data")
+    amount_rupiah: int = Field(ge=0, le=10**15, strict=True, description="What was paid, whole rupiah")
+
+
+class PaymentOut(BaseModel):
+    region_code: RegionCode
+    region_name: RegionName
+    fiscal_year: int
+    month: Month
+    invoiced_rupiah: int
+    paid_rupiah: int
+    paid: Formatted
+    difference_rupiah: int = Field(description="Paid less invoiced")
+    paid_on: str
+    reference: str
+    recorded_by: str = Field(description="The key that recorded it")
+    recorded_by_name: str
+    recorded_at: Instant
+
+
+class BilledLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    row: int = Field(ge=1, le=10_000_000, strict=True, description="The line's row in BPJS's file")
+    registration_id: uuid.UUID | None = Field(description="The member it was matched to; null when BPJS billed "
+                                                          "someone Paritrana does not know in the region")
+    amount_rupiah: int = Field(ge=0, le=10**12, strict=True)
+
+
+class BillIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    members: int | None = Field(None, ge=0, le=10_000_000, strict=True,
+                                description="Members billed (totals only); counted from the lines when given")
+    amount_rupiah: int | None = Field(None, ge=0, le=10**15, strict=True,
+                                      description="The bill's total; the lines' sum when absent")
+    lines: list[BilledLineIn] | None = Field(None, max_length=200_000,
+                                             description="Per-member lines, matched to registrations")
+
+
+class MemberLineOut(BaseModel):
+    registration_id: str | None
+    row: int | None
+    funded_rupiah: int
+    billed_rupiah: int
+
+
+class ReconciliationOut(BaseModel):
+    region_code: RegionCode
+    region_name: RegionName
+    fiscal_year: int
+    month: Month
+    invoiced_members: int
+    invoiced_rupiah: int
+    invoiced: Formatted
+    billed_members: int
+    billed_rupiah: int
+    billed: Formatted
+    difference_rupiah: int = Field(description="Billed less invoiced")
+    difference: Formatted
+    per_member: bool
+    differences: int = Field(description="Members billed but not funded, funded but not billed, and billed another "
+                                         "amount; with totals only, 1 when the totals differ")
+    matched: list[MemberLineOut]
+    billed_not_funded: list[MemberLineOut]
+    funded_not_billed: list[MemberLineOut]
+    amount_differences: list[MemberLineOut]
+
+
+def _signed_rupiah(amount: int) -> str:
+    return ("-" if amount < 0 else "") + format_rupiah(abs(amount))
+
+
+def _payment(p: Payment) -> dict[str, Any]:
+    return {"region_code": p.region_code, "region_name": _region_name(p.region_code), "fiscal_year": p.fiscal_year,
+            "month": p.month, "invoiced_rupiah": p.invoiced_rupiah, "paid_rupiah": p.paid_rupiah,
+            "paid": format_rupiah(p.paid_rupiah), "difference_rupiah": p.paid_rupiah - p.invoiced_rupiah,
+            "paid_on": p.paid_on.isoformat(), "reference": p.reference, "recorded_by": p.recorded_by,
+            "recorded_by_name": p.recorded_by_name, "recorded_at": p.recorded_at.isoformat()}
+
+
+def _not_closed() -> HttpProblem:
+    return HttpProblem(409, "month_not_closed", "Close the month first: a bill is compared with, and a payment "
+                                                "recorded for, a frozen invoice.", field="month")
+
+
+def _no_invoice() -> HttpProblem:
+    return HttpProblem(404, "no_invoice", "The closed month has no invoice for this region.", field="region_code")
+
+
+@router.post("/invoices/{year}/{month}/{region_code}/payment", status_code=201, response_model=PaymentOut,
+             summary="Record a frozen invoice as paid to BPJS Ketenagakerjaan",
+             description="Marks the month paid for the region, with who recorded it, and publishes invoice.paid. A "
+                         "paid month stays paid: later changes to it are adjustments billed in an open month. "
+                         "Sending the same payment again answers 200 with it.",
+             responses={200: {"model": PaymentOut, "description": "The same payment, recorded before"},
+                        422: {"model": ErrorBody, "description": f"Invalid input, or {UNKNOWN_REGION}"},
+                        404: {"model": ErrorBody, "description": "No invoice for the region that month (`no_invoice`)"},
+                        409: {"model": ErrorBody, "description": "The month is not closed (`month_not_closed`), or "
+                                                                 "was paid otherwise (`already_paid`)"}})
+async def record_payment(year: YearPath, month: MonthPath, region_code: RegionPath, body: PaymentIn,
+                         principal: Admin, database: DatabaseDep, clock: ClockDep, response: Response) -> Any:
+    if region(region_code) is None:
+        raise _unknown_region()
+    forbid_outside(principal, region_code)
+    try:
+        payment, recorded = await service.record_payment(database, clock, year, month, region_code, body.paid_on,
+                                                         body.reference, body.amount_rupiah, principal)
+    except MonthNotClosed:
+        raise _not_closed() from None
+    except NoInvoice:
+        raise _no_invoice() from None
+    except AlreadyPaid:
+        raise HttpProblem(409, "already_paid", "This invoice is recorded paid with another date, reference or "
+                                               "amount.", field="reference") from None
+    if not recorded:
+        response.status_code = 200
+    return _payment(payment)
+
+
+@router.get("/invoices/{year}/{month}/{region_code}/payment", response_model=PaymentOut,
+            summary="A region's payment of a month's invoice",
+            responses={404: {"model": ErrorBody, "description": "Not paid (`not_paid`)"},
+                       422: {"model": ErrorBody, "description": f"Invalid input, or {UNKNOWN_REGION}"}})
+async def get_payment(year: YearPath, month: MonthPath, region_code: RegionPath, principal: Reader,
+                      database: DatabaseDep) -> Any:
+    if region(region_code) is None:
+        raise _unknown_region()
+    forbid_outside(principal, region_code)
+    payment = await service.read_payment(database, year, month, region_code)
+    if payment is None:
+        raise HttpProblem(404, "not_paid", "No payment is recorded for this invoice.")
+    return _payment(payment)
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.post("/invoices/{year}/{month}/{region_code}/bill", response_model=ReconciliationOut,
+             summary="Compare BPJS's bill (tagihan) with the frozen invoice",
+             description="Totals, or per-member lines matched to registrations (`paritrana subsidy reconcile-bill` "
+                         "matches BPJS's file by NIK or KPJ on the operator's machine). The report lists members "
+                         "matched, billed but not funded, funded but not billed, and billed another amount; "
+                         "`format=xlsx` gives it as a workbook, amounts written the Indonesian way.",
+             responses={200: {"content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}},
+                        422: {"model": ErrorBody, "description": f"Invalid input, {UNKNOWN_REGION}, or no premium "
+                                                                 "rate that month (`unpriced_month`)"},
+                        404: {"model": ErrorBody, "description": "No invoice for the region that month (`no_invoice`)"},
+                        409: {"model": ErrorBody, "description": "The month is not closed (`month_not_closed`)"}})
+async def reconcile_bill(year: YearPath, month: MonthPath, region_code: RegionPath, body: BillIn, principal: Admin,
+                         database: DatabaseDep, clock: ClockDep,
+                         format: Literal["json", "xlsx"] = "json") -> Any:
+    if region(region_code) is None:
+        raise _unknown_region()
+    forbid_outside(principal, region_code)
+    lines = None if body.lines is None else [
+        BilledLine(x.row, str(x.registration_id) if x.registration_id else None, x.amount_rupiah) for x in body.lines]
+    try:
+        result = await service.reconcile_bill(database, clock, year, month, region_code, lines, body.members,
+                                              body.amount_rupiah, principal)
+    except MonthNotClosed:
+        raise _not_closed() from None
+    except NoInvoice:
+        raise _no_invoice() from None
+    except UnpricedMonth:
+        raise HttpProblem(422, "unpriced_month", "No premium rate is in force that month.", field="month") from None
+    report = reconciliation_report(result, region_code, year, month)
+    if format == "xlsx":
+        return Response(reconciliation_workbook(report), media_type=XLSX, headers={
+            "Content-Disposition": f'attachment; filename="rekonsiliasi-{region_code.replace(".", "")}-'
+                                   f'{year:04d}-{month:02d}.xlsx"'})
+    return report
+
+
+def reconciliation_report(r: Reconciliation, region_code: str, year: int, month: int) -> dict[str, Any]:
+    def members(items: list[MemberDifference]) -> list[dict[str, Any]]:
+        return [vars(x) for x in items]
+
+    return {"region_code": region_code, "region_name": _region_name(region_code), "fiscal_year": year,
+            "month": month, "invoiced_members": r.invoiced_members, "invoiced_rupiah": r.invoiced_rupiah,
+            "invoiced": format_rupiah(r.invoiced_rupiah), "billed_members": r.billed_members,
+            "billed_rupiah": r.billed_rupiah, "billed": format_rupiah(r.billed_rupiah),
+            "difference_rupiah": r.difference_rupiah, "difference": _signed_rupiah(r.difference_rupiah),
+            "per_member": r.per_member, "differences": r.differences, "matched": members(r.matched),
+            "billed_not_funded": members(r.billed_not_funded), "funded_not_billed": members(r.funded_not_billed),
+            "amount_differences": members(r.amount_differences)}
+
+
+SECTIONS = (("amount_differences", "Selisih nominal"), ("billed_not_funded", "Ditagih, tidak didanai"),
+            ("funded_not_billed", "Didanai, tidak ditagih"), ("matched", "Cocok"))
+
+
+def reconciliation_workbook(report: dict[str, Any]) -> bytes:
+    """The report as a workbook for a treasurer: the totals, then one line per member by what was found."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Rekonsiliasi"
+    sheet.append(["Wilayah", report["region_name"] or report["region_code"]])
+    sheet.append(["Bulan", f"{report['fiscal_year']:04d}-{report['month']:02d}"])
+    sheet.append(["Tagihan Paritrana", report["invoiced"], report["invoiced_members"]])
+    sheet.append(["Tagihan BPJS", report["billed"], report["billed_members"]])
+    sheet.append(["Selisih", report["difference"]])
+    sheet.append([])
+    sheet.append(["Hasil", "Baris tagihan", "ID Registrasi", "Didanai", "Ditagih", "Selisih"])
+    for key, title in SECTIONS:
+        for x in report[key]:
+            sheet.append([title, x["row"], x["registration_id"], format_rupiah(x["funded_rupiah"]),
+                          format_rupiah(x["billed_rupiah"]), _signed_rupiah(x["billed_rupiah"] - x["funded_rupiah"])])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

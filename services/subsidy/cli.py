@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import click
 
+from paritrana.bpjs import reconcile_bill_command
 from paritrana.outbox_commands import republish_command
 from services.subsidy import service
 from services.subsidy.app import MIGRATIONS
@@ -34,6 +35,7 @@ def _database(settings: Settings) -> Database:
 
 
 commands.add_command(republish_command("subsidy", outbox, MIGRATIONS))
+commands.add_command(reconcile_bill_command)
 
 
 @dataclass

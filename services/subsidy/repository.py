@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal, cast
 
 from sqlalchemy import (
@@ -40,19 +40,24 @@ from services.subsidy.domain import (
     Rate,
     RateBook,
     RegistrationState,
+    Waiter,
 )
 from services.subsidy.models import (
     adjustments,
     billing_months,
+    bpjs_bills,
     budgets,
     funding_line_changes,
     funding_lines,
     inbox,
+    invoice_payments,
     invoices,
     ledger_months,
     rates,
     registrations,
+    waiting,
 )
+from shared.vocabulary import FundingPolicy
 
 CHUNK = 500
 
@@ -69,6 +74,9 @@ class Budget:
     funded_members: int
     revision: int  # bumped by every change of lines
     thresholds_published: int  # a bit per threshold of domain.THRESHOLDS
+    funding_policy: FundingPolicy
+    backdate_late_grants: bool
+    reserved_rupiah: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +176,7 @@ async def rate_book(session: AsyncSession) -> RateBook:
 class Seen:
     committed: int
     funded_members: int
+    reserved: int
 
 
 async def lock_budgets(session: AsyncSession, keys: set[tuple[str, int]]
@@ -186,10 +195,11 @@ async def lock_budgets(session: AsyncSession, keys: set[tuple[str, int]]
     states = {
         key: BudgetState(r.id, r.region_code, r.fiscal_year, r.allocation_rupiah, r.committed_rupiah,
                          r.funded_members, r.thresholds_published,
-                         tuple((line.line_id, line.amount_rupiah) for line in lines.get(r.id, ())))
+                         tuple((line.line_id, line.amount_rupiah) for line in lines.get(r.id, ())),
+                         r.reserved_rupiah, r.funding_policy, r.backdate_late_grants)
         for key, r in found.items()
     }
-    return states, {s.id: Seen(s.committed, s.funded_members) for s in states.values()}
+    return states, {s.id: Seen(s.committed, s.funded_members, s.reserved) for s in states.values()}
 
 
 async def _lines_of(session: AsyncSession, budget_ids: list[int]) -> dict[int, list[Line]]:
@@ -212,10 +222,80 @@ async def load_registrations(session: AsyncSession, ids: Iterable[str]) -> dict[
             found[r.registration_id] = RegistrationState(
                 r.registration_id, r.regency_code, r.fiscal_year, r.programme, r.start_month, r.last_month,
                 r.status, r.budget_id, r.funding_region_code, r.funding_line_id, r.granted_rupiah,
-                r.released_rupiah,
+                r.released_rupiah, reserved_rupiah=r.reserved_rupiah,
             )
     return found
 
+
+async def queued(session: AsyncSession, keys: set[tuple[str, int]]) -> set[tuple[str, int]]:
+    """Which of these (regency/city, year) waiting lists are not empty."""
+    if not keys:
+        return set()
+    rows = (await session.execute(
+        select(waiting.c.regency_code, waiting.c.fiscal_year).distinct()
+        .where(waiting.c.regency_code.in_(sorted({k[0] for k in keys})),
+               waiting.c.fiscal_year.in_(sorted({k[1] for k in keys})))
+    )).all()
+    return {(r.regency_code, r.fiscal_year) for r in rows} & keys
+
+
+_WAITER = (waiting.c.id, waiting.c.registration_id, waiting.c.regency_code, waiting.c.fiscal_year,
+           waiting.c.programme, waiting.c.start_month, waiting.c.last_month, waiting.c.worker_ref,
+           waiting.c.category, waiting.c.sex, waiting.c.age_band)
+
+
+async def waiters_for(session: AsyncSession, budget_keys: Iterable[tuple[str, int]]) -> list[Waiter]:
+    """The waiting lists these budgets can fund, in arrival order: a regency/city's own, or for a province's budget
+    every list in the province."""
+    clauses = [and_(waiting.c.fiscal_year == year,
+                    waiting.c.regency_code.like(f"{code}.%") if len(code) == 2 else waiting.c.regency_code == code)
+               for code, year in sorted(set(budget_keys))]
+    if not clauses:
+        return []
+    return [Waiter(*r) for r in (await session.execute(
+        select(*_WAITER).where(or_(*clauses)).order_by(waiting.c.id))).all()]
+
+
+async def waiters_before(session: AsyncSession, fiscal_year: int) -> list[Waiter]:
+    """Everyone still waiting in a fiscal year before this one: their years are over."""
+    return [Waiter(*r) for r in (await session.execute(
+        select(*_WAITER).where(waiting.c.fiscal_year < fiscal_year).order_by(waiting.c.id))).all()]
+
+
+async def fundable_lists(session: AsyncSession) -> set[tuple[str, int]]:
+    """The budgets with money left whose waiting lists (their own, or a province's regencies') are not empty."""
+    lists = (await session.execute(select(waiting.c.regency_code, waiting.c.fiscal_year).distinct())).all()
+    if not lists:
+        return set()
+    candidates = {(r.regency_code, r.fiscal_year) for r in lists} | {(r.regency_code[:2], r.fiscal_year)
+                                                                     for r in lists}
+    rows = (await session.execute(
+        select(budgets.c.region_code, budgets.c.fiscal_year).where(
+            budgets.c.allocation_rupiah > budgets.c.committed_rupiah + budgets.c.reserved_rupiah,
+            budgets.c.region_code.in_(sorted({c for c, _ in candidates})))
+    )).all()
+    return {(r.region_code, r.fiscal_year) for r in rows} & candidates
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedRegistration:
+    registration_id: str
+    regency_code: str
+    arrival: int
+    position: int
+    since: datetime
+
+
+async def waiting_list(session: AsyncSession, regency_code: str, fiscal_year: int, limit: int
+                       ) -> tuple[int, list[QueuedRegistration]]:
+    """A regency/city's waiting list in arrival order: how many wait, and the first `limit` with their positions."""
+    where = (waiting.c.regency_code == regency_code, waiting.c.fiscal_year == fiscal_year)
+    total = (await session.execute(select(func.count()).select_from(waiting).where(*where))).scalar_one()
+    rows = (await session.execute(
+        select(waiting.c.registration_id, waiting.c.id, waiting.c.since).where(*where).order_by(waiting.c.id)
+        .limit(limit))).all()
+    return total, [QueuedRegistration(r.registration_id, regency_code, r.id, i + 1, r.since)
+                   for i, r in enumerate(rows)]
 
 async def closed_months(session: AsyncSession, months: set[tuple[int, int]]) -> set[tuple[int, int]]:
     """Which of these billing months are closed, share-locking their rows so no close interleaves with us."""
@@ -239,8 +319,11 @@ _COMMIT = (
     update(budgets)
     .where(budgets.c.id == bindparam("b_id"),
            budgets.c.committed_rupiah == bindparam("b_committed"),
-           budgets.c.committed_rupiah + bindparam("b_delta") <= budgets.c.allocation_rupiah)
+           budgets.c.reserved_rupiah == bindparam("b_reserved"),
+           budgets.c.committed_rupiah + bindparam("b_delta") + budgets.c.reserved_rupiah + bindparam("b_rdelta")
+           <= budgets.c.allocation_rupiah)
     .values(committed_rupiah=budgets.c.committed_rupiah + bindparam("b_delta"),
+            reserved_rupiah=budgets.c.reserved_rupiah + bindparam("b_rdelta"),
             funded_members=budgets.c.funded_members + bindparam("b_members"),
             thresholds_published=budgets.c.thresholds_published.op("|")(bindparam("b_thresholds")),
             updated_at=bindparam("b_now", type_=budgets.c.updated_at.type))
@@ -248,19 +331,36 @@ _COMMIT = (
 
 
 async def apply(session: AsyncSession, plan: Plan, seen: dict[int, Seen],
-                ledger: dict[tuple[str, int, int], list[int]], carried: list[Adjustment], now: datetime) -> None:
-    """Write a decided batch. Each budget's commitment is a conditional UPDATE checked by its row count."""
+                ledger: dict[tuple[str, int, int], list[int]], carried: list[Adjustment], now: datetime
+                ) -> dict[str, tuple[int, int]]:
+    """Write a decided batch. Each budget's commitment is a conditional UPDATE checked by its row count, and so is
+    each registration's leaving the waiting list (its row's DELETE): nobody is funded twice. Returns each newly
+    waiting registration's (arrival, position)."""
     for budget in sorted(plan.touched_budgets.values(), key=lambda b: b.id):
         before = seen[budget.id]
         updated = await _updated(session, _COMMIT, {
             "b_id": budget.id, "b_committed": before.committed, "b_delta": budget.committed - before.committed,
+            "b_reserved": before.reserved, "b_rdelta": budget.reserved - before.reserved,
             "b_members": budget.funded_members - before.funded_members,
             "b_thresholds": budget.thresholds_published, "b_now": now})
         if updated != 1:
             raise ConcurrentChange(f"budget {budget.id}")
+    for chunk in _chunks(sorted(plan.left)):
+        if await _updated(session, delete(waiting).where(waiting.c.registration_id.in_(chunk))) != len(chunk):
+            raise ConcurrentChange("waiting list")
 
     new = [r for r in plan.registrations.values() if r.new]
-    changed = [r for r in plan.registrations.values() if not r.new]
+    late = [r for r in plan.registrations.values() if r.late]
+    changed = [r for r in plan.registrations.values() if not r.new and not r.late]
+    if late:
+        await session.execute(
+            update(registrations).where(registrations.c.registration_id == bindparam("rid"))
+            .values(status=bindparam("b_status"), start_month=bindparam("b_start"), last_month=bindparam("b_last"),
+                    budget_id=bindparam("b_budget"), funding_region_code=bindparam("b_region"),
+                    funding_line_id=bindparam("b_line"), granted_rupiah=bindparam("b_granted"), decided_at=now),
+            [{"rid": r.registration_id, "b_status": r.status, "b_start": r.start_month, "b_last": r.last_month,
+              "b_budget": r.budget_id, "b_region": r.funding_region_code, "b_line": r.funding_line_id,
+              "b_granted": r.granted_rupiah} for r in late])
     if new:
         await session.execute(insert(registrations), [
             {"registration_id": r.registration_id, "regency_code": r.regency_code, "fiscal_year": r.fiscal_year,
@@ -274,9 +374,12 @@ async def apply(session: AsyncSession, plan: Plan, seen: dict[int, Seen],
     if changed:
         await session.execute(
             update(registrations).where(registrations.c.registration_id == bindparam("rid"))
-            .values(last_month=bindparam("last"), released_rupiah=bindparam("released"), released_at=now),
-            [{"rid": r.registration_id, "last": r.last_month, "released": r.released_rupiah} for r in changed],
+            .values(status=bindparam("b_status"), last_month=bindparam("last"), released_rupiah=bindparam("released"),
+                    reserved_rupiah=bindparam("reserved"), released_at=now),
+            [{"rid": r.registration_id, "b_status": r.status, "last": r.last_month, "released": r.released_rupiah,
+              "reserved": r.reserved_rupiah} for r in changed],
         )
+    arrivals = await _join(session, plan.joined, now) if plan.joined else {}
 
     if ledger:
         stmt = _insert(session, ledger_months)
@@ -301,6 +404,33 @@ async def apply(session: AsyncSession, plan: Plan, seen: dict[int, Seen],
              "members": a.members, "amount_rupiah": a.amount_rupiah, "recorded_at": now}
             for a in carried
         ])
+    return arrivals
+
+
+async def _join(session: AsyncSession, joined: list[Waiter], now: datetime) -> dict[str, tuple[int, int]]:
+    """Put registrations on their waiting lists in the order they came (ids give the arrival order); their
+    arrival and their position in their list."""
+    await session.execute(insert(waiting), [
+        {"registration_id": w.registration_id, "regency_code": w.regency_code, "fiscal_year": w.fiscal_year,
+         "programme": w.programme, "start_month": w.start_month, "last_month": w.last_month,
+         "worker_ref": w.worker_ref, "category": w.category, "sex": w.sex, "age_band": w.age_band, "since": now}
+        for w in joined])
+    arrival: dict[str, int] = {}
+    for chunk in _chunks([w.registration_id for w in joined]):
+        arrival.update((r.registration_id, r.id) for r in (await session.execute(
+            select(waiting.c.registration_id, waiting.c.id).where(waiting.c.registration_id.in_(chunk)))).all())
+    out: dict[str, tuple[int, int]] = {}
+    lists: dict[tuple[str, int], list[Waiter]] = defaultdict(list)
+    for w in joined:
+        lists[(w.regency_code, w.fiscal_year)].append(w)
+    for (regency, year), members in lists.items():
+        members.sort(key=lambda w: arrival[w.registration_id])
+        ahead = (await session.execute(select(func.count()).select_from(waiting).where(
+            waiting.c.regency_code == regency, waiting.c.fiscal_year == year,
+            waiting.c.id < arrival[members[0].registration_id]))).scalar_one()
+        for i, w in enumerate(members):
+            out[w.registration_id] = (arrival[w.registration_id], ahead + i + 1)
+    return out
 
 
 # --- budgets and lines ------------------------------------------------------------------------------------------
@@ -333,7 +463,8 @@ async def replace_lines(session: AsyncSession, budget: Budget, wanted: Sequence[
     """Record an amendment: the new allocation (refused below what is committed), the lines, and their history."""
     allocation = sum(line.amount_rupiah for line in wanted)
     changed = await _updated(
-        session, update(budgets).where(budgets.c.id == budget.id, budgets.c.committed_rupiah <= allocation)
+        session, update(budgets).where(budgets.c.id == budget.id,
+                                       budgets.c.committed_rupiah + budgets.c.reserved_rupiah <= allocation)
         .values(allocation_rupiah=allocation, revision=budgets.c.revision + 1, updated_at=now)
     )
     if changed != 1:
@@ -356,6 +487,23 @@ async def replace_lines(session: AsyncSession, budget: Budget, wanted: Sequence[
     return amended
 
 
+async def set_policy(session: AsyncSession, budget: Budget, policy: FundingPolicy | None,
+                     backdate_late_grants: bool | None) -> Budget:
+    """The budget with its funding policy as asked (what is not given stays); a change raises the revision."""
+    values: dict[str, Any] = {}
+    if policy is not None and policy != budget.funding_policy:
+        values["funding_policy"] = policy
+    if backdate_late_grants is not None and backdate_late_grants != budget.backdate_late_grants:
+        values["backdate_late_grants"] = backdate_late_grants
+    if not values:
+        return budget
+    await session.execute(update(budgets).where(budgets.c.id == budget.id)
+                          .values(**values, revision=budgets.c.revision + 1))
+    changed = await budget_row(session, budget.region_code, budget.fiscal_year)
+    assert changed is not None
+    return changed
+
+
 async def holds_budgets(session: AsyncSession) -> bool:
     return (await session.execute(select(func.count()).select_from(budgets))).scalar_one() > 0
 
@@ -367,11 +515,13 @@ async def holds_decisions(session: AsyncSession) -> bool:
 
 
 async def restore_budget(session: AsyncSession, region_code: str, fiscal_year: int, allocation: int,
-                         lines: Sequence[Line], now: datetime) -> None:
+                         lines: Sequence[Line], policy: FundingPolicy, backdate_late_grants: bool, now: datetime
+                         ) -> None:
     """A budget as a budget.allocated recorded it, at revision 1, its lines' history saying "restored" by replay."""
     budget_id = (await session.execute(insert(budgets).values(
         region_code=region_code, fiscal_year=fiscal_year, allocation_rupiah=allocation, committed_rupiah=0,
         funded_members=0, revision=1, thresholds_published=0, created_at=now, updated_at=now,
+        funding_policy=policy, backdate_late_grants=backdate_late_grants,
     ).returning(budgets.c.id))).scalar_one()
     if lines:
         await session.execute(insert(funding_lines), [
@@ -544,3 +694,84 @@ async def adjustments_billed_in(session: AsyncSession, region_code: str, fiscal_
                                                      adjustments.c.billed_year == fiscal_year)
         .order_by(adjustments.c.id)
     )).all()]
+
+
+# --- BPJS's bills and the invoices' payments ---
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    fiscal_year: int
+    month: int
+    region_code: str
+    invoiced_rupiah: int
+    paid_rupiah: int
+    paid_on: date
+    reference: str
+    recorded_by: str
+    recorded_by_name: str
+    recorded_at: datetime
+
+
+async def invoice_of(session: AsyncSession, fiscal_year: int, month: int, region_code: str) -> LedgerMonth | None:
+    row = (await session.execute(_select(invoices, LedgerMonth).where(
+        invoices.c.fiscal_year == fiscal_year, invoices.c.month == month, invoices.c.region_code == region_code))
+    ).first()
+    return LedgerMonth(*row) if row is not None else None
+
+
+async def payment_of(session: AsyncSession, fiscal_year: int, month: int, region_code: str) -> Payment | None:
+    row = (await session.execute(_select(invoice_payments, Payment).where(
+        invoice_payments.c.fiscal_year == fiscal_year, invoice_payments.c.month == month,
+        invoice_payments.c.region_code == region_code))).first()
+    if row is None:
+        return None
+    payment = Payment(*row)
+    return Payment(**{f.name: getattr(payment, f.name) for f in fields(Payment)} | {
+        "recorded_at": _utc(payment.recorded_at)})
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+async def insert_payment(session: AsyncSession, payment: Payment) -> bool:
+    """Record the payment unless one is recorded already (False): the first wins, whoever raced it."""
+    result = await session.execute(
+        _insert(session, invoice_payments).on_conflict_do_nothing(
+            index_elements=["fiscal_year", "month", "region_code"]),
+        [{f.name: getattr(payment, f.name) for f in fields(Payment)}])
+    return cast(CursorResult[Any], result).rowcount == 1
+
+
+async def paid_in(session: AsyncSession, fiscal_year: int) -> dict[str, int]:
+    """What each region has paid BPJS for the fiscal year's months."""
+    rows = await session.execute(select(invoice_payments.c.region_code, func.sum(invoice_payments.c.paid_rupiah))
+                                 .where(invoice_payments.c.fiscal_year == fiscal_year)
+                                 .group_by(invoice_payments.c.region_code))
+    return {code: int(total) for code, total in rows.all()}
+
+
+async def invoiced_in(session: AsyncSession, fiscal_year: int) -> dict[str, int]:
+    """What each region's frozen invoices of the fiscal year come to."""
+    rows = await session.execute(select(invoices.c.region_code, func.sum(invoices.c.amount_due_rupiah))
+                                 .where(invoices.c.fiscal_year == fiscal_year).group_by(invoices.c.region_code))
+    return {code: int(total) for code, total in rows.all()}
+
+
+async def funded_in_month(session: AsyncSession, region_code: str, fiscal_year: int, month: int
+                          ) -> list[tuple[str, str]]:
+    """(registration id, programme) of every member the region's budget funds in the month, as it stands now."""
+    rows = await session.execute(select(registrations.c.registration_id, registrations.c.programme).where(
+        registrations.c.funding_region_code == region_code, registrations.c.fiscal_year == fiscal_year,
+        registrations.c.status == "granted", registrations.c.start_month <= month,
+        registrations.c.last_month >= month))
+    return [(r.registration_id, r.programme) for r in rows.all()]
+
+
+async def store_bill(session: AsyncSession, fiscal_year: int, month: int, region_code: str, members: int,
+                     amount: int, differences: int, recorded_by: str, now: datetime) -> None:
+    row = {"fiscal_year": fiscal_year, "month": month, "region_code": region_code, "billed_members": members,
+           "billed_rupiah": amount, "differences": differences, "recorded_by": recorded_by, "recorded_at": now}
+    await session.execute(_insert(session, bpjs_bills).on_conflict_do_update(
+        index_elements=["fiscal_year", "month", "region_code"],
+        set_={k: v for k, v in row.items() if k not in ("fiscal_year", "month", "region_code")}), [row])

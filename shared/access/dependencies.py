@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from fastapi import Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -33,6 +34,7 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
         if not principal.has_scope(scope):
             raise HttpProblem(403, "missing_scope", f"This key lacks the {scope} scope.")
+        principal = replace(principal, source_ip=request.client.host if request.client else None)
         request.state.principal = principal
         return principal
 

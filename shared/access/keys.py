@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import secrets
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +41,12 @@ class ApiKey(AccessBase):
     rate_limit_per_second: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
+def key_id_of(presented: str) -> str | None:
+    """The id part of a key as presented (never its secret part): how a service knows its own key's entries."""
+    match = _KEY.match(presented.strip())
+    return match.group(1) if match else None
+
+
 def region_covers(granted: str, region_code: str) -> bool:
     """A grant of "36" covers Banten and everything in it; "36.72" covers Kota Cilegon only; "*" covers all."""
     return granted == NATIONAL or region_code == granted or region_code.startswith(granted + ".")
@@ -54,6 +62,8 @@ class Principal:
     scopes: frozenset[str]
     regions: tuple[str, ...]
     rate_limit_per_second: float | None = None
+    # Where this request came from, for the audit trail (set per request by require_scope).
+    source_ip: str | None = None
 
     @property
     def national(self) -> bool:
@@ -86,6 +96,7 @@ class AccessStore:
 
     def __init__(self, database: Database) -> None:
         self.database = database
+        self._reader: sqlite3.Connection | None = None
 
     @classmethod
     def from_url(cls, url: str) -> AccessStore:
@@ -124,14 +135,62 @@ class AccessStore:
             return changed_rows(result) == 1
 
     async def authenticate(self, presented: str) -> Principal | None:
+        """The key's principal, read afresh for every request so that a revocation holds at once everywhere."""
         match = _KEY.match(presented.strip())
         if not match:
             return None
-        async with self.database.reading() as session:
-            key = await session.get(ApiKey, match.group(1))
+        found = await self._stored(match.group(1))
         # Compare in constant time; an unknown id still costs one comparison so timing tells nothing.
-        expected = key.secret_sha256 if key is not None else "0" * 64
-        if not hmac.compare_digest(expected, _hash(presented.strip())) or key is None or key.revoked_at is not None:
+        expected = found.secret_sha256 if found is not None else "0" * 64
+        if not hmac.compare_digest(expected, _hash(presented.strip())) or found is None or found.revoked:
             return None
-        return Principal(key.key_id, key.name, key.kind, frozenset(key.scopes), tuple(key.regions),
-                         key.rate_limit_per_second)
+        return found.principal
+
+    async def _stored(self, key_id: str) -> _StoredKey | None:
+        if (path := self.database.sqlite_path) is not None:
+            try:
+                return self._read_in_loop(path, key_id)
+            except sqlite3.Error:
+                pass  # busy (a recovery, say): read through the pool, which waits without holding the loop
+        async with self.database.reading() as session:
+            key = await session.get(ApiKey, key_id)
+        return None if key is None else _StoredKey(
+            key.secret_sha256, key.revoked_at is not None,
+            Principal(key.key_id, key.name, key.kind, frozenset(key.scopes), tuple(key.regions),
+                      key.rate_limit_per_second))
+
+    def _read_in_loop(self, path: Path, key_id: str) -> _StoredKey | None:
+        """SQLite: the key's row read in the event loop's own thread, with the standard library's driver.
+
+        Through aiosqlite the look-up was a read transaction of five or six hand-offs to a worker thread, and under
+        32 concurrent clients the pool's overflow opened a connection (and a thread) for many of them: about a fifth
+        of enrolment's busy samples for a single registration (docs/benchmark.md). A look-up by primary key in a
+        small table takes microseconds, and in WAL mode a reader does not wait for writers. No busy timeout, so the
+        loop is never held waiting for a lock."""
+        if self._reader is None:
+            # mode=rw: never create the file, which only the migrations do.
+            self._reader = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=0,
+                                           isolation_level=None)
+            self._reader.execute("PRAGMA query_only=1")
+        row = self._reader.execute(
+            "SELECT name, kind, secret_sha256, scopes, regions, revoked_at, rate_limit_per_second "
+            "FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
+        if row is None:
+            return None
+        name, kind, secret_sha256, scopes, regions, revoked_at, rate = row
+        return _StoredKey(secret_sha256, revoked_at is not None,
+                          Principal(key_id, name, kind, frozenset(json.loads(scopes)), tuple(json.loads(regions)),
+                                    rate))
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        await self.database.dispose()
+
+
+@dataclass(frozen=True)
+class _StoredKey:
+    secret_sha256: str
+    revoked: bool
+    principal: Principal

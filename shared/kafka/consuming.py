@@ -53,6 +53,7 @@ class Consumed:
 Handler = Callable[[list[Consumed]], Awaitable[None]]
 
 INTEGRITY_RETRIES = 3
+IDLE_POLL_MS = 1000
 
 
 class Rebalances(ConsumerRebalanceListener):
@@ -91,6 +92,7 @@ class EventConsumer:
         self.rebalances = Rebalances()
         # Partitions whose handled batch went uncommitted: read again from the last commit before the next poll.
         self._uncommitted: set[TopicPartition] = set()
+        self._fetching: asyncio.Future[dict[TopicPartition, list[ConsumerRecord]]] | None = None
         self.running = False
 
     def _make(self) -> AIOKafkaConsumer:
@@ -134,7 +136,18 @@ class EventConsumer:
         if self._uncommitted:
             await self._rewind()
         rebalances = self.rebalances.count  # before the poll: what it returns may predate a rebalance
-        records = await self._consumer.getmany(timeout_ms=200, max_records=self.max_records)
+        # getmany returns as soon as records arrive; the timeout only sets how often an idle consumer wakes (each
+        # wake also checks its positions against the log's end), and stop() ends the wait at once.
+        fetching = self._fetching = asyncio.ensure_future(
+            self._consumer.getmany(timeout_ms=IDLE_POLL_MS, max_records=self.max_records))
+        try:
+            records = await fetching
+        except asyncio.CancelledError:
+            if not fetching.cancelled() or asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                raise  # the consumer itself is being cancelled
+            return  # stop() ended the wait: nothing was taken from the fetcher, nothing to commit
+        finally:
+            self._fetching = None
         if records:
             await self._process(records, rebalances)
         else:
@@ -142,6 +155,8 @@ class EventConsumer:
 
     async def stop(self) -> None:
         self._stopping.set()
+        if self._fetching is not None:
+            self._fetching.cancel()
 
     async def _process(self, records: dict[TopicPartition, list[ConsumerRecord]], rebalances: int) -> None:
         started = time.perf_counter()

@@ -25,6 +25,7 @@ from shared.events import (
     WorkerEnded,
     WorkerRegistered,
 )
+from shared.vocabulary import NATIONAL_CODE
 from tests.award.factory import PREMIUM, Worker, allocation, at, envelope, publish, shuffled
 from tests.support import caught_up, eventually, serving
 
@@ -223,6 +224,9 @@ async def test_aggregates_equal_a_recount_and_survive_duplicates_replay_and_rebu
             # The publisher's board for a few due regions reads only their provinces' facts: the same indicators.
             due = {"36.72", "32", "32.75"}
             partial = await repository.board(session, load_config(settings), 2025, TODAY, only=due)
+            # With the nation due, every province's regencies not due are summed in SQL into one part each.
+            due_nation = {NATIONAL_CODE, "36", "32.75"}  # 36.01 and 36.72 become one part
+            with_nation = await repository.board(session, load_config(settings), 2025, TODAY, only=due_nation)
             # A province's chart sums its regencies' days.
             province_days = await repository.daily_series(session, "36", 2025)
             regency_days = [d for code in ("36.01", "36.72")
@@ -231,6 +235,9 @@ async def test_aggregates_equal_a_recount_and_survive_duplicates_replay_and_rebu
         assert {c: observed(board.regions[c].counts) for c in codes} == {c: observed(expected[c]) for c in codes}
         assert set(partial.regions) == due
         assert {c: partial.regions[c] for c in due} == {c: board.regions[c] for c in due}
+        assert set(with_nation.regions) == due_nation
+        assert {c: with_nation.regions[c] for c in due_nation} == {c: board.regions[c] for c in due_nation}
+        assert board.regions[NATIONAL_CODE].counts["registered"] > board.regions["36"].counts["registered"] > 0
     finally:
         await database.dispose()
     assert expected["36.72"]["committed_rupiah"] % PREMIUM == 0

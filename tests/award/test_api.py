@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer
 from services.award.app import create_app
 from services.award.domain import parse_config
 from shared.access import AccessStore
+from shared.access.keys import key_id_of
 from shared.events import parse_event
 from shared.topics import INDICATORS
 from tests.award.factory import Worker, allocation, at, envelope, publish
@@ -69,7 +70,7 @@ async def test_definitions_load_from_config_and_are_served(broker, award_setting
         body = (await client.get("/v1/indicators/definitions")).json()
     ids = [d["id"] for d in body["indicators"]]
     assert ids == ["coverage_rate", "growth_30d", "category_breadth", "budget_effort", "budget_utilisation",
-                   "denial_rate", "retention", "regulation", "innovation"]
+                   "denial_rate", "retention", "regulation", "innovation", "waiting", "retention_across_years"]
     coverage = body["indicators"][0]
     assert {k: coverage[k] for k in ("numerator", "denominator", "factor", "unit")} == \
         {"numerator": "active", "denominator": "target", "factor": 100, "unit": "%"}
@@ -122,6 +123,14 @@ async def test_bodies_take_the_json_types_the_schema_declares(broker, backend, a
                 {"field": field, "code": "int_type", "message": "Input should be a valid integer"}]
         undated = await client.put(f"/v1/regions/{kota}/regulation", json={"status": "none", "enacted_on": 0})
         assert undated.status_code == 422 and undated.json()["errors"][0]["field"] == "enacted_on"
+        # A NUL pasted into a note is the caller's mistake, named as such, not a 500 from PostgreSQL's text type.
+        for change, field in (({"note": "Keliling\x00desa"}, "note"), ({"title": "Jemput\x07bola"}, "title")):
+            refused = await client.post(f"/v1/regions/{kota}/innovations", json=innovation | change)
+            assert refused.status_code == 422 and refused.json()["errors"] == [
+                {"field": field, "code": "control_character", "message": "Text should not contain control characters"}]
+        multiline = await client.post(f"/v1/regions/{kota}/innovations",
+                                      json=innovation | {"fiscal_year": 2031, "note": "Baris satu\r\n\tbaris dua"})
+        assert multiline.status_code == 201, multiline.text
 
         created = await client.post(f"/v1/regions/{kota}/innovations", json=innovation | {"fiscal_year": 2030.0})
         assert created.status_code == 201 and created.json()["fiscal_year"] == 2030
@@ -161,6 +170,8 @@ async def test_admin_records_are_scoped_to_the_keys_regions_and_change_the_indic
         assert (await admin.put("/v1/regions/36.99/target", json=target)).status_code == 404
         bad = await admin.put(f"/v1/regions/{kota}/target", json=target | {"target_population": 0})
         assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "target_population"
+        huge = await admin.put(f"/v1/regions/{kota}/target", json=target | {"target_population": 170_581_061_269})
+        assert huge.status_code == 422 and huge.json()["errors"][0]["field"] == "target_population"
 
         assert (await admin.put(f"/v1/regions/{kota}/target", json=target)).status_code == 200
         # A kota's Perkada is a Perwali.
@@ -192,6 +203,21 @@ async def test_admin_records_are_scoped_to_the_keys_regions_and_change_the_indic
         assert body["regulation"]["reference"] == perda["reference"]
         listed = (await admin.get(f"/v1/regions/{kota}/innovations", params={"year": 2025})).json()["innovations"]
         assert [i["points"] for i in listed] == [4]
+
+        # Each record is the admin key's action, with what it replaced; refusals left nothing.
+        trail = (await admin.get("/v1/audit/key-actions", params={"region_code": kota})).json()
+        trail["items"] = [e for e in trail["items"] if e["key_id"] == key_id_of(banten_admin)]  # not other tests'
+        assert [(e["action"], e["key_name"], e["region_code"]) for e in trail["items"]] == [
+            ("target_recorded", "test", kota), ("regulation_recorded", "test", kota),
+            ("regulation_recorded", "test", kota), ("innovation_recorded", "test", kota)]
+        target_entry, preparing, enacted, innovation = trail["items"]
+        assert target_entry["before"] is None and target_entry["after"]["target_population"] == 12
+        assert target_entry["ip"] == "127.0.0.1"
+        assert enacted["before"]["status"] == "in_preparation" and enacted["after"]["reference"] == perda["reference"]
+        assert innovation["after"] == {"fiscal_year": 2025, "title": "Jemput bola di pasar", "points": 4}
+        async with award.client(national_writer) as writer:
+            assert (await writer.get("/v1/audit/key-actions")).status_code == 403
+        assert (await admin.get("/v1/audit/key-actions", params={"region_code": "32.75"})).status_code == 403
 
 
 async def test_rankings_order_ties_deterministically(broker, backend, award_settings, producer_for):

@@ -78,13 +78,50 @@ async def test_the_dashboard_updates_live_as_registrations_are_funded(isolated_b
         await page.wait_for_function("document.querySelector('#stat-active').textContent === '3'", timeout=20_000)
         card = page.locator('#cards [data-region="36.72"]')
         assert await card.locator('[data-field="active"]').text_content() == "3"
-        assert "of 40" in await card.text_content()
+        assert "dari 40" in await card.text_content()  # Bahasa Indonesia by default
         assert await page.evaluate("window.__sameDocument") is True  # updated in place, never reloaded
         assert await page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll on a phone
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "award-dashboard-phone.png"), full_page=True)
+        # Categories as people say them, money as Rp16.800, the budget card as a sentence, the waiting count.
+        assert "Kader Posyandu" in await card.text_content()
+        assert await page.text_content("#stat-waiting") == "0"
+        budget = await page.text_content("#stat-budget")
+        assert budget.startswith("Rp") and " dari Rp100 juta terpakai (" in budget, budget
+        assert "Rp100.000.000" in await page.text_content("#stat-budget-detail")
+        # The English switch changes the labels in place.
+        await page.click("#lang-switch")
+        await page.wait_for_function("document.documentElement.lang === 'en'")
+        assert "of 40" in await card.text_content() and "Posyandu health cadre" in await card.text_content()
+        assert " of Rp100 million used (" in await page.text_content("#stat-budget")
+        assert await page.evaluate("window.__sameDocument") is True
+        await page.screenshot(path=str(ARTIFACTS / "award-dashboard-phone-en.png"), full_page=True)
+        await page.click("#lang-switch")
+        await page.wait_for_function("document.documentElement.lang === 'id'")
+        # The national view with its map, at a phone's width, in Bahasa Indonesia.
+        await page.goto(f"{award.url}/")
+        await page.wait_for_selector('#map path[data-region="36"][data-value="7.5"]', timeout=15_000)
+        assert await page.text_content("#ranking-title") == "Peringkat provinsi"
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+        await page.screenshot(path=str(ARTIFACTS / "award-dashboard-phone-national.png"), full_page=True)
         await page.set_viewport_size({"width": 1280, "height": 1000})
         await page.goto(f"{award.url}/")
         await page.wait_for_selector('#ranking tbody tr[data-region="36"]', timeout=15_000)
+        # The map: every province drawn, coloured by coverage by default, then by the indicator chosen.
+        banten = page.locator('#map path[data-region="36"]')
+        await banten.wait_for(timeout=15_000)
+        assert await page.locator("#map path[data-region]").count() == 33
+        coverage_colour = await banten.get_attribute("fill")
+        assert await banten.get_attribute("data-value") == "7.5"  # 3 active of a target of 40
+        assert coverage_colour == "#edf8e9"  # the lowest class: 7.5% of a 0..100 range
+        await page.select_option("#map-indicator", "waiting")
+        await page.wait_for_function(
+            "document.querySelector('#map path[data-region=\"36\"]').getAttribute('fill') === '#006d2c'")
         await page.screenshot(path=str(ARTIFACTS / "award-dashboard.png"), full_page=True)
+        await page.select_option("#map-indicator", "coverage_rate")
+        await banten.dispatch_event("click")  # opens Banten's view
+        await page.wait_for_function("location.hash === '#province=36'")
+        await page.wait_for_function("document.querySelector('#scope-name').textContent === 'Banten'")
+        await page.wait_for_selector('#cards [data-region="36.72"]', timeout=15_000)
+        assert await page.locator("#map-panel").is_hidden()
         await page.close()

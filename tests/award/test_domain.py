@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -20,6 +21,7 @@ from services.award.domain import (
     change,
     parse_config,
 )
+from shared.events import SubsidyWaitlisted, WorkerRegisteredV2
 from tests.award.factory import Worker, at
 
 CONFIG = parse_config(yaml.safe_load((Path(__file__).parents[2] / "services/award/indicators.yaml").read_text()))
@@ -101,3 +103,24 @@ def test_indicators_normalise_weight_and_roll_up_to_province_and_nation():
 def test_windows_cover_the_last_week_month_and_three_months_back():
     w = Windows.at(date(2025, 5, 31))
     assert (w.week_from, w.month_from, w.retention_cutoff) == (date(2025, 5, 25), date(2025, 5, 2), date(2025, 2, 28))
+
+
+def test_waiting_counts_until_a_grant_and_a_funded_renewal_counts_as_retained_across_years():
+    w = Worker("36.72", fiscal_year=2026)
+    waitlisted = SubsidyWaitlisted(**w.attributes(), fiscal_year=2026, start_month=1, months=12,
+                                   amount_rupiah=12 * 16_800, arrival=7, position=1, decided_at=at(2, 1, 2026))
+    renewal = WorkerRegisteredV2(**w.registered(at(1, 1, 2026)).model_dump(), renews=uuid.uuid4())
+    waiting = project([renewal, waitlisted])
+    tallies, _ = change([], [waiting])
+    assert tallies[(2026, "36.72", "waiting")] == 1 and (2026, "36.72", "renewed") not in tallies
+    funded = apply_event(waiting, w.granted(at(9, 1, 2026)))
+    tallies, _ = change([waiting], [funded])
+    assert (tallies[(2026, "36.72", "waiting")], tallies[(2026, "36.72", "renewed")]) == (-1, 1)
+
+    last_year = RegionFacts(tallies=Counter({"active": 4}))
+    this_year = RegionFacts(tallies=Counter({"active": 3, "renewed": 3, "waiting": 1}), active_last_year=4)
+    board = build_board({"36.72": this_year}, 2026, date(2026, 1, 15), CONFIG)
+    values = board.regions["36.72"].values
+    assert (values["retention_across_years"], values["waiting"]) == (75.0, 1.0)
+    assert build_board({"36.72": last_year}, 2025, date(2025, 12, 31), CONFIG).regions["36.72"].values[
+        "retention_across_years"] is None

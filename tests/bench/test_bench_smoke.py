@@ -49,6 +49,10 @@ def test_every_scenario_accepts_what_it_sent_and_decides_every_accepted_registra
         for process in PROCESSES:
             figures = s["processes"][process]
             assert figures["cpu_seconds"] > 0 and figures["peak_rss_mb"] > 0, (name, process)
+            assert s["cpu_ms_per_registration"][process] == pytest.approx(
+                1000 * figures["cpu_seconds"] / s["accepted"], abs=0.02 * 1000 / s["accepted"]), (name, process)
+        assert s["award_cpu_ms_per_update"] == pytest.approx(
+            1000 * s["processes"]["award"]["cpu_seconds"] / s["award_updates"], abs=10 / s["award_updates"]), name
     kits = result["scenarios"]["field_kits"]
     assert kits["batches"] == -(-kits["sent"] // kits["batch_size"])
 
@@ -59,6 +63,34 @@ def test_the_mixed_run_sees_every_registration_on_the_award_stream(result: dict)
     assert latency["unseen"] == 0 and latency["n"] == mixed["accepted"]
     assert 0 <= latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"] <= latency["max_ms"]
     assert latency["stream_updates"] > 0
+
+
+def test_the_peer_takes_the_same_singles_with_the_same_client(result: dict) -> None:
+    peer, singles = result["peer"], result["scenarios"]["partner_apps"]
+    assert result["parameters"]["scenarios"] == ["kits", "singles", "peer", "mixed"]
+    # The same bodies: every one accepted once by the peer's own database, none refused as a duplicate.
+    assert peer["sent"] == peer["accepted"] == singles["sent"] == singles["accepted"], peer["outcomes"]
+    assert peer["clients"] == singles["clients"] and peer["accepted_per_second"] > 0
+    assert peer["request_latency"]["n"] == peer["sent"]
+    assert peer["processes"]["peer"]["cpu_seconds"] > 0 and peer["processes"]["peer"]["peak_rss_mb"] > 0
+    assert set(peer["cpu_ms_per_registration"]) == {"peer", "bench_client"}
+    assert result["ratios"]["singles_vs_peer"] == pytest.approx(
+        singles["accepted_per_second"] / peer["accepted_per_second"], abs=0.001)
+    assert result["targets"]["singles_vs_peer"]["measured"] == result["ratios"]["singles_vs_peer"]
+
+
+def test_idle_cpu_is_measured_per_process_for_the_configured_time(result: dict) -> None:
+    idle = result["idle"]
+    assert result["parameters"]["idle_seconds"] == 3.0  # the smoke run's; a full run idles 30 s
+    assert 3.0 <= idle["seconds"] < 6
+    assert set(idle["processes"]) == {"broker", "enrolment", "subsidy", "award"}
+    for name, figures in idle["processes"].items():
+        assert figures["cpu_seconds"] >= 0, name
+        assert figures["cpu_percent_of_one_core"] == pytest.approx(
+            100 * figures["cpu_seconds"] / idle["seconds"], abs=0.1), name
+    assert idle["total_cpu_percent_of_one_core"] == pytest.approx(
+        sum(f["cpu_percent_of_one_core"] for f in idle["processes"].values()), abs=0.1)
+    assert result["targets"]["idle"]["measured"] == idle["total_cpu_percent_of_one_core"]
 
 
 def test_raw_limits_replays_and_consistency_cover_the_same_events(result: dict) -> None:
@@ -78,4 +110,5 @@ def test_raw_limits_replays_and_consistency_cover_the_same_events(result: dict) 
     assert result["ratios"]["batch_intake_vs_raw_db_insert"] > 0
     assert result["projections"]["kpps_wave_minutes"] > 0
     assert set(result["targets"]) >= {"batch_intake", "single_intake", "latency_p99", "replay_1m", "memory",
-                                      "kpps_wave", "batch_vs_raw_insert"}
+                                      "kpps_wave", "batch_vs_raw_insert", "singles_vs_peer",
+                                      "decisions_vs_raw_kafka", "idle", "award_cpu_per_single"}

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy.engine import make_url
 
-from shared.settings import SERVICES, Settings
+from shared.settings import ALL_SERVICES, Settings
 from shared.topics import TOPICS
 from tests.deploy.manifests import (
     ROOT,
@@ -34,8 +34,12 @@ SECRETS = {
     "SUBSIDY_DB_PASSWORD": "33" * 16,
     "AWARD_DB_PASSWORD": "44" * 16,
     "ACCESS_DB_PASSWORD": "55" * 16,
+    "OFFICE_DB_PASSWORD": "66" * 16,
+    "PARITRANA_OFFICE_API_KEY": "prt_0123456789abcdef_" + "k" * 32,
 }
-DATABASES = (*SERVICES, "access")
+# In the order deploy/compose/postgres-init.sh creates them.
+DATABASES = ("enrolment", "subsidy", "award", "office", "access")
+SERVICES = ALL_SERVICES
 
 
 @pytest.fixture(scope="module")

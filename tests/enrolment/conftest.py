@@ -91,6 +91,7 @@ KEYS = {
     "banten": (["registrations:write", "registrations:read"], ["36"]),
     "cilegon_kit": (["registrations:write"], ["36.72"]),
     "jabar_reader": (["registrations:read"], ["32"]),
+    "admin": (["admin"], ["*"]),
 }
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from services.enrolment.app import FIELD_KIT
+from shared import regions
 from tests.enrolment.sample import item
 
 
@@ -197,3 +201,50 @@ async def test_the_openapi_document_declares_what_the_intake_enforces(enrolment)
     assert (timestamp.status_code, timestamp.json()["errors"][0]) == (422, {
         "field": "updated_since", "code": "invalid_datetime",
         "message": "Give an ISO 8601 date-time, such as 2025-03-01T08:00:00+07:00."})
+
+
+async def test_the_field_kits_reference_data_is_the_keys_own(enrolment):
+    async with enrolment.client("cilegon_kit") as client:
+        cilegon = await client.get("/v1/reference")
+    async with enrolment.client("jabar_reader") as client:  # a reading key gets it too
+        jabar = (await client.get("/v1/reference")).json()
+    async with enrolment.client("national") as client:
+        national = (await client.get("/v1/reference")).json()
+    async with enrolment.client(None) as anonymous:
+        assert (await anonymous.get("/v1/reference")).status_code == 401
+    assert cilegon.status_code == 200
+    # Gzipped for phones on weak signal: some 60 kB instead of 350.
+    assert cilegon.headers["content-encoding"] == "gzip" and int(cilegon.headers["content-length"]) < 100_000
+    body = cilegon.json()
+    assert body["key"]["regions"] == ["36.72"] and body["key"]["may_read"] is False
+    assert body["today"] == "2025-03-10"  # the service's clock, from which the kit counts the intake window
+    assert body["rules"]["min_age"] == 18 and body["rules"]["max_age"] == 65 and body["rules"]["backdate_months"] == 2
+    assert [r["code"] for r in body["regencies"]] == ["36.72"]
+    assert {"code": "36.72.01", "name": "Cibeber"} in body["districts"]
+    assert {d["code"][:5] for d in body["districts"]} == {v["code"][:5] for v in body["villages"]} == {"36.72"}
+    assert len(body["villages"]) == sum(len(regions.villages_of(d["code"])) for d in body["districts"])
+    # A NIK may have been issued anywhere: every district of the nation, for the kit's NIK check.
+    assert len(body["nik_districts"]) == len(jabar["nik_districts"]) > 7000
+    assert body["nik_districts"]["32.73.01"].endswith("Kota Bandung")
+    assert "posyandu_cadre" in {c["code"] for c in body["categories"]}
+    assert {r["code"][:2] for r in jabar["regencies"]} == {"32"} and jabar["key"]["may_read"] is True
+    assert len(national["regencies"]) == 514 and national["villages"] == []
+
+
+async def test_the_field_kit_is_served_at_kit(enrolment):
+    async with enrolment.client(None) as client:
+        page = await client.get("/kit/")
+        worker = await client.get("/kit/sw.js")
+        manifest = await client.get("/kit/manifest.webmanifest")
+    assert page.status_code == 200 and "/kit/app.js" in page.text and 'lang="id"' in page.text
+    assert worker.status_code == 200 and "/kit/index.html" in worker.text  # the precached shell
+    assert manifest.status_code == 200 and '"start_url": "/kit/"' in manifest.text
+    # Everything the page loads is the kit's own, from this origin; the worker imports nothing from elsewhere.
+    assert set(re.findall(r'(?:src|href)="(/?[^/"]*)', page.text)) == {"/kit"}
+    assert "importScripts" not in (FIELD_KIT / "sw.js").read_text()
+    # The service worker precaches each shell file under a hash of its content, so phones take a new build: the
+    # hashes must be those of the files as committed (a file edited by hand, or built alone, would not reach them).
+    precached = dict(re.findall(r'url: "/kit/([^"]+)", revision: "([0-9a-f]+)"', worker.text))
+    assert set(precached) == {"index.html", "app.js", "kit.css", "manifest.webmanifest", "icon.svg"}
+    for name, revision in precached.items():
+        assert hashlib.sha256((FIELD_KIT / name).read_bytes()).hexdigest()[:16] == revision, name

@@ -123,3 +123,40 @@ async def test_ending_publishes_worker_ended_and_frees_the_nik(enrolment, watch)
     assert (document["data"]["end_month"], document["data"]["reason"]) == (3, "moved")
     assert document["data"]["worker_ref"] == published[0].event.data.worker_ref
     assert body["nik"].encode() not in published[1].raw
+
+    # The end is the key's action in enrolment's trail, once (the resend and the refused end added nothing), by
+    # registration id and without the person's data.
+    async with enrolment.client("admin") as admin:
+        trail = (await admin.get("/v1/audit/key-actions", params={"region_code": "36"})).json()["items"]
+    mine = [e for e in trail if e["subject"] == body["registration_id"]]
+    assert [(e["action"], e["key_name"], e["after"]) for e in mine] == [
+        ("registration_ended", "banten", {"status": "ended", "reason": "moved", "end_month": 3})]
+    assert mine[0]["before"]["status"] in ("pending_funding", "waiting_funding", "active")
+    dumped = json.dumps(mine)
+    assert body["nik"] not in dumped and body["full_name"] not in dumped
+
+
+async def test_a_bills_niks_and_kpj_numbers_find_their_registrations_and_nothing_else(enrolment):
+    body = item(coverage={"start_month": "2025-02", "months": 6})
+    async with enrolment.client("banten") as client:
+        assert (await client.post("/v1/registrations", json=body)).status_code == 201
+        asked = {"fiscal_year": 2025, "niks": [body["nik"], "1234", "x" * 32], "kpj_numbers": ["25000000001"]}
+        found = await client.post("/v1/registrations/lookup", json=asked)
+        elsewhere = await client.post("/v1/registrations/lookup", json=asked | {"fiscal_year": 2026})
+        too_long = await client.post("/v1/registrations/lookup", json=asked | {"niks": ["1" * 33]})
+    async with enrolment.client("jabar_reader") as stranger:
+        hidden = await stranger.post("/v1/registrations/lookup", json=asked)
+    async with enrolment.client("cilegon_kit") as kit:
+        unread = await kit.post("/v1/registrations/lookup", json=asked)
+
+    assert found.status_code == 200, found.text
+    answer = found.json()
+    assert list(answer["by_nik"]) == [body["nik"]] and answer["by_kpj_number"] == {}
+    [ref] = answer["by_nik"][body["nik"]]
+    assert set(ref) == {"registration_id", "regency_code", "province_code", "status", "decided_at", "registered_at"}
+    assert (ref["registration_id"], ref["regency_code"]) == (body["registration_id"], "36.72")
+    assert body["full_name"] not in found.text and body["phone"] not in found.text
+    assert elsewhere.json() == {"by_nik": {}, "by_kpj_number": {}}
+    assert too_long.status_code == 422 and too_long.json()["errors"][0]["field"].startswith("niks")
+    assert hidden.status_code == 200 and hidden.json() == {"by_nik": {}, "by_kpj_number": {}}
+    assert unread.status_code == 403

@@ -194,7 +194,7 @@ def test_a_batch_is_judged_as_if_its_items_came_one_by_one() -> None:
                             live={(a.nik, a.programme): a.registration_id})
     assert stored[0].verdict == "duplicate"
     other = valid(item(nik=synthetic_nik()))
-    [verdict] = judge_arrivals([other], stored={}, live={(other.nik, other.programme): "x"})
+    [verdict] = judge_arrivals([other], stored={}, live={(other.nik, other.programme, other.fiscal_year): "x"})
     assert verdict.existing_registration_id == "x"
 
 

@@ -89,7 +89,9 @@ class Scenario:
                 members = tight if index == 0 else 100_000
                 await admin.set_budget_lines(region, year, [{
                     "line_id": f"apbd-{year}", "source": "apbd_kabkota", "amount_rupiah": members * member_cost,
-                    "legal_reference": f"APBD {year} (fault suite)"}])
+                    "legal_reference": f"APBD {year} (fault suite)"}],
+                    # The faults' checks count grants and denials: what the budget cannot cover is denied.
+                    funding_policy="deny")
         self.say(f"regions {', '.join(self.regions)}; {self.regions[0]} budgeted for {tight} members, the others "
                  f"for 100,000; traffic {RATE:g}/s")
         self.traffic = Traffic(self.stack.admin_key, self.stack.url("enrolment"), self.regions,

@@ -1,4 +1,5 @@
-"""The whole stack as `make run` starts it (`paritrana up`): broker, topics, three services; then a clean stop."""
+"""The whole stack as `make run` starts it (`paritrana up`): broker, topics, three services and the office; then a
+clean stop."""
 
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import httpx
 import psutil
 import pytest
 
+from shared.settings import ALL_SERVICES
 from tests.support import stack_environment
 
 pytestmark = pytest.mark.slow
@@ -26,7 +28,7 @@ def wait_all_ready(ports: dict[str, int], timeout: float) -> dict[str, int]:
     deadline = time.monotonic() + timeout
     status: dict[str, int] = {}
     while time.monotonic() < deadline:
-        for name in ("enrolment", "subsidy", "award"):
+        for name in ALL_SERVICES:
             try:
                 status[name] = httpx.get(f"http://127.0.0.1:{ports[name]}/readyz", timeout=2).status_code
             except httpx.HTTPError:
@@ -42,21 +44,28 @@ def test_up_serves_every_readyz_then_stops_leaving_nothing_running(tmp_path: Pat
     process, ports = start_stack(tmp_path)
     try:
         status = wait_all_ready(ports, timeout=60)
-        assert status == {"enrolment": 200, "subsidy": 200, "award": 200}, status
+        assert status == {"enrolment": 200, "subsidy": 200, "award": 200, "office": 200}, status
         ready_after = time.monotonic() - started
         children = psutil.Process(process.pid).children(recursive=True)
         names = " ".join(" ".join(c.cmdline()) for c in children)
-        assert "tansu" in names and names.count("paritrana serve") == 3, names
-        for name in ("enrolment", "subsidy", "award"):
+        assert "tansu" in names and names.count("paritrana serve") == 4, names
+        for name in ALL_SERVICES:
             metrics = httpx.get(f"http://127.0.0.1:{ports[name]}/metrics", timeout=5)
             assert metrics.status_code == 200 and "paritrana_" in metrics.text
             assert httpx.get(f"http://127.0.0.1:{ports[name]}/healthz", timeout=5).json() == {"status": "ok"}
         assert (tmp_path / "var" / "admin.key").read_text().startswith("prt_")
+        # The office's first admin can sign in with the password make run printed and kept.
+        password = (tmp_path / "var" / "office-admin.txt").read_text().strip()
+        with httpx.Client(base_url=f"http://127.0.0.1:{ports['office']}", timeout=10) as office:
+            page = office.get("/sign-in")
+            token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+            signed_in = office.post("/sign-in", data={"csrf_token": token, "username": "admin", "password": password})
+            assert signed_in.status_code == 303 and office.get("/approvals").status_code == 200
     finally:
         process.send_signal(signal.SIGTERM)
         output = process.communicate(timeout=30)[0].decode()
     assert process.returncode == 0, output
-    assert "stopped" in output and "Admin API key" in output
+    assert "stopped" in output and "Admin API key" in output and "Office" in output
     time.sleep(0.5)
     left = [c.pid for c in children if psutil.pid_exists(c.pid) and psutil.Process(c.pid).status() != "zombie"]
     assert left == [], f"processes left running: {left}"

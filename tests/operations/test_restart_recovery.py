@@ -44,7 +44,8 @@ async def test_a_stack_stopped_mid_flow_and_started_again_loses_nothing(backend:
             # Enough money for about half of them: grants and denials both happen.
             await client.set_budget_lines(REGION, year, [{
                 "line_id": f"apbd-{year}", "source": "apbd_kabkota",
-                "amount_rupiah": REGISTRATIONS // 2 * MONTHLY_PREMIUM * months, "legal_reference": "APBD (test)"}])
+                "amount_rupiah": REGISTRATIONS // 2 * MONTHLY_PREMIUM * months, "legal_reference": "APBD (test)"}],
+                funding_policy="deny")
             # Subsidy is held still during the intake, so the pipeline is surely behind when the stack stops,
             # however fast this machine is today.
             subsidy = stack.pid("subsidy")

@@ -1,5 +1,5 @@
-"""One stack (enrolment, subsidy, award) per test module and backend, on the session broker. Tests keep out of
-each other's way with fresh registration ids and NIKs."""
+"""One stack (enrolment, subsidy, award) per test module and backend, each on a broker of its own
+(tests/security/stack.py says why). Tests keep out of each other's way with fresh registration ids and NIKs."""
 
 from __future__ import annotations
 
@@ -8,13 +8,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.conftest import BACKENDS
-from tests.security.stack import Stack, running_stack
-from tests.support import postgres_admin_url
+from tests.security.stack import Stack, stack_on_its_own_broker
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-async def stack(request: pytest.FixtureRequest, broker, tmp_path_factory) -> AsyncIterator[Stack]:
-    if request.param == "postgresql" and not postgres_admin_url():
-        pytest.skip("PostgreSQL not configured: set PARITRANA_TEST_POSTGRES_URL")
-    async with running_stack(broker, request.param, tmp_path_factory.mktemp("security")) as running:
+async def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    async with stack_on_its_own_broker(request.param, tmp_path_factory, "security") as running:
         yield running

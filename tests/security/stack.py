@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
 from services.award.app import create_app as create_award
 from services.enrolment.app import create_app as create_enrolment
@@ -20,6 +21,7 @@ from services.subsidy.app import create_app as create_subsidy
 from shared.broker import EmbeddedBroker
 from shared.kafka import ensure_topics
 from shared.settings import Settings
+from tests.conftest import start_broker
 from tests.enrolment.sample import CLOCK_START
 from tests.support import ServiceServer, create_postgres_database, drop_postgres_database, postgres_admin_url, serving
 
@@ -86,3 +88,19 @@ async def running_stack(broker: EmbeddedBroker, backend: str, tmp: Path, service
     finally:
         for made in created:
             await drop_postgres_database(postgres_admin_url(), made)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def stack_on_its_own_broker(backend: str, tmp_path_factory: pytest.TempPathFactory, name: str
+                                  ) -> AsyncIterator[Stack]:
+    """A module's stack on a broker of its own. Its consumer groups are new, so on the session broker they would
+    first replay every event the suite published before them (tens of thousands, in other regions' budgets too),
+    and what a module counts would include another backend's events."""
+    if backend == "postgresql" and not postgres_admin_url():
+        pytest.skip("PostgreSQL not configured: set PARITRANA_TEST_POSTGRES_URL")
+    broker = start_broker(tmp_path_factory.mktemp(f"{name}-broker"))
+    try:
+        async with running_stack(broker, backend, tmp_path_factory.mktemp(name)) as running:
+            yield running
+    finally:
+        broker.stop()

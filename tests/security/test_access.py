@@ -28,14 +28,18 @@ PUBLIC = {
     ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),  # process state; no labels carry regions' data
     ("GET", "/v1/clock"),                                          # the service's time
     ("GET", "/v1/regions"),                                        # the Kemendagri code list, reference data
+    ("GET", "/v1/reference"),         # the field kit's: the key's own places, and every district a NIK may name
     ("GET", "/v1/rates"),                                          # premium rates, the same nationwide
     ("GET", "/"),                                                  # the award dashboard's page
     # Award reads are aggregate counts and the Award's published standings: public by design (docs/award.md).
     ("GET", "/v1/indicators/definitions"), ("GET", "/v1/rankings"), ("GET", "/v1/indicators/{region_code}"),
     ("GET", "/v1/stream"), ("GET", "/v1/regions/{region_code}/innovations"),
+    # The evidence pack: the same aggregates and records as the reads above, as PDF and XLSX (issue #23).
+    ("GET", "/v1/reports/{region_code}/{year}.pdf"), ("GET", "/v1/reports/{region_code}/{year}.xlsx"),
 }
 # Routes that answer 200 to a key of another region but must leave the other region's data out of the answer.
-FILTERED = {("GET", "/v1/registrations"), ("GET", "/v1/invoices/{year}/{month}")}
+FILTERED = {("GET", "/v1/registrations"), ("GET", "/v1/invoices/{year}/{month}"),
+            ("POST", "/v1/registrations/lookup")}
 # The batch route judges each item: an item outside the key's regions is invalid with outside_region.
 PER_ITEM = {("POST", "/v1/registrations/batch")}
 # Services whose clock may be moved: PUT /v1/clock acts on no region, only the admin scope guards it.
@@ -103,14 +107,25 @@ class Banten:
 
 def request_for(method: str, path: str, banten: Banten) -> dict[str, Any]:
     """A well-formed request aimed at Banten's data, so nothing but the key's regions can stop it."""
-    url = (path.replace("{region_code}", CILEGON).replace("{registration_id}", banten.registration_id)
-           .replace("{year}", "2025").replace("{month}", "3"))
+    url = (path.replace("{region_code}", CILEGON).replace("{regency_code}", CILEGON)
+           .replace("{registration_id}", banten.registration_id).replace("{year}", "2025").replace("{month}", "3")
+           .replace("{import_id}", "1"))
     assert "{" not in url, f"no value for a path parameter of {method} {path}: add it here"
-    params = {"/v1/budgets": {"province": BANTEN}, "/v1/registrations": {"region": BANTEN}}.get(path, {})
+    bpjs_month = {"region": CILEGON, "year": 2025, "month": 3}
+    params = {"/v1/budgets": {"province": BANTEN}, "/v1/registrations": {"region": BANTEN},
+              "/v1/budgets/{region_code}/{year}/renewal-cost": {"members": 10},
+              "/v1/bpjs/member-file": bpjs_month, "/v1/bpjs/member-file/downloads": bpjs_month,
+              "/v1/bpjs/results": {"region": CILEGON, "year": 2025},
+              "/v1/bpjs/summary": {"region": CILEGON, "year": 2025},
+              "/v1/audit/key-actions": {"region_code": CILEGON}}.get(path, {})
     bodies: dict[tuple[str, str], Any] = {
         ("POST", "/v1/registrations"): item(CILEGON),
         ("POST", "/v1/registrations/batch"): {"items": [item(CILEGON), item(CILEGON)]},
         ("POST", "/v1/registrations/{registration_id}/end"): {"reason": "moved"},
+        ("POST", "/v1/registrations/{registration_id}/replace"): {
+            "successor": {k: v for k, v in item(CILEGON).items() if k != "coverage"}},
+        ("POST", "/v1/renewals"): {"region_code": CILEGON, "from_year": 2025, "to_year": 2026},
+        ("POST", "/v1/registrations/lookup"): {"fiscal_year": 2025, "niks": [banten.registration["nik"]]},
         ("PUT", "/v1/budgets/{region_code}/{year}/lines"): {"lines": [{
             "line_id": "apbd-2025", "source": "apbd_kabkota", "amount_rupiah": 1, "legal_reference": "hostile"}]},
         ("PUT", "/v1/regions/{region_code}/target"): {"fiscal_year": 2025, "target_population": 1,
@@ -120,10 +135,16 @@ def request_for(method: str, path: str, banten: Banten) -> dict[str, Any]:
         ("POST", "/v1/regions/{region_code}/innovations"): {"fiscal_year": 2025, "title": "hostile", "note": "x",
                                                             "points": 100},
         ("PUT", "/v1/clock"): {"now": "2030-01-01T00:00:00+07:00"},
+        ("POST", "/v1/invoices/{year}/{month}/{region_code}/payment"): {
+            "paid_on": "2025-04-10", "reference": "SP2D hostile", "amount_rupiah": 1},
+        ("POST", "/v1/invoices/{year}/{month}/{region_code}/bill"): {"members": 1, "amount_rupiah": 1},
     }
     request: dict[str, Any] = {"method": method, "url": url, "params": params}
     if method in ("POST", "PUT", "PATCH") and (method, path) in bodies:
         request["json"] = bodies[(method, path)]
+    if (method, path) == ("POST", "/v1/bpjs/results"):  # BPJS's answer, as the file itself
+        request["content"] = f"NIK;KPJ;Status\n{banten.registration['nik']};25000000001;Terdaftar\n".encode()
+        request["headers"] = {"Content-Type": "text/csv"}
     return request
 
 

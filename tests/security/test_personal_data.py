@@ -144,6 +144,29 @@ async def drive(stack: Stack, lines: io.StringIO) -> None:
         return statuses == ["active"] * 5 + ["ended"]
     await eventually(settled, timeout=30)
 
+    # The BPJS exchange: the member file (an authorised read of personal data), then BPJS's answer with KPJ numbers,
+    # a rejection and a NIK nobody registered. The answer must not repeat a NIK, and no KPJ number may leave the
+    # enrolment database either.
+    kpj_numbers = [f"2599887766{i:02d}" for i in range(4)]
+    stranger = synthetic_nik("367201")
+    needles.update({k: "KPJ" for k in kpj_numbers} | {stranger: "NIK"})
+    result_file = "NIK;No KPJ;Status;Alasan\n" + "".join(
+        f"{body['nik']};{kpj};Terdaftar;\n" for body, kpj in zip(items[:4], kpj_numbers))
+    result_file += f"{items[4]['nik']};;Ditolak;Terdaftar PU\n{stranger};2599887766991;Terdaftar;\n"
+    async with stack.client("enrolment", "banten_admin") as admin:
+        member_file = await admin.get("/v1/bpjs/member-file", params={"region": CILEGON, "year": 2025, "month": 3,
+                                                                      "format": "csv"})
+        assert member_file.status_code == 200 and items[0]["nik"] in member_file.text
+        answer = await admin.post("/v1/bpjs/results", params={"region": CILEGON, "year": 2025},
+                                  content=result_file.encode(), headers={"Content-Type": "text/csv"})
+        assert (answer.json()["enrolled"], answer.json()["rejected"], answer.json()["mismatched"]) == (4, 1, 1)
+        error_bodies += [answer.text, (await admin.get(answer.json()["report"], params={"format": "csv"})).text]
+
+    async def rejected_released() -> bool:
+        async with stack.client("enrolment") as c:
+            return (await c.get(f"/v1/registrations/{items[4]['registration_id']}")).json()["status"] == "ended"
+    await eventually(rejected_released, timeout=30)
+
     async def dead_lettered() -> bool:
         messages = await every_message(stack.settings.bootstrap_servers)
         # One original-hash header per dead letter of a message that was not a known event.

@@ -32,8 +32,9 @@ BOOK = RateBook([
 ])
 
 
-def budget(budget_id: int, region: str, allocation: int, committed: int = 0) -> BudgetState:
-    return BudgetState(budget_id, region, 2024, allocation, committed, 0, 0, (("a", allocation // 2), ("b", 10**12)))
+def budget(budget_id: int, region: str, allocation: int, committed: int = 0, policy: str = "wait") -> BudgetState:
+    return BudgetState(budget_id, region, 2024, allocation, committed, 0, 0, (("a", allocation // 2), ("b", 10**12)),
+                       policy=policy)
 
 
 def test_a_mid_year_rate_change_is_priced_month_by_month():
@@ -45,7 +46,8 @@ def test_a_mid_year_rate_change_is_priced_month_by_month():
 
 
 def test_the_regency_budget_first_then_the_province_then_a_denial():
-    budgets = {("36.72", 2024): budget(1, "36.72", 2 * 3 * MONTHLY), ("36", 2024): budget(2, "36", 3 * MONTHLY)}
+    budgets = {("36.72", 2024): budget(1, "36.72", 2 * 3 * MONTHLY, policy="deny"),
+               ("36", 2024): budget(2, "36", 3 * MONTHLY)}
     events = [registered("36.72", start=1, months=3) for _ in range(4)]
     plan = decide_funding(events, budgets, {}, BOOK)
     outcomes = [(type(d).__name__, getattr(getattr(d, "budget", None), "region_code", None))

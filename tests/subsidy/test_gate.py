@@ -52,7 +52,7 @@ async def open_budget(server, settings) -> None:
     server.runtime.clock.set(datetime(YEAR, 1, 10, 9, tzinfo=FISCAL_TZ))
     admin = await api_key(settings, ["admin"], ["*"])
     async with server.client(admin) as http:
-        response = await http.put(f"/v1/budgets/{REGENCY}/{YEAR}/lines", json=lines(COVERED * YEARLY))
+        response = await http.put(f"/v1/budgets/{REGENCY}/{YEAR}/lines", json=lines(COVERED * YEARLY, policy="deny"))
         assert response.status_code == 200, response.text
 
 

@@ -45,7 +45,7 @@ async def test_a_full_replay_into_an_empty_database_rebuilds_the_same_ledger(iso
         server.runtime.clock.set(datetime(2024, 3, 1, 9, tzinfo=FISCAL_TZ))
         async with server.client(admin) as http:
             for i, regency in enumerate(REGENCIES):
-                body = lines(300 * MONTHLY * (i + 1), 100 * MONTHLY)
+                body = lines(300 * MONTHLY * (i + 1), 100 * MONTHLY, policy="deny")
                 assert (await http.put(f"/v1/budgets/{regency}/2024/lines", json=body)).status_code == 200
         await publish(settings, events)
         await eventually(lambda: decided(server.runtime.database, 600), timeout=60)

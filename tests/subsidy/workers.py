@@ -14,7 +14,15 @@ from sqlalchemy import func, select
 from services.subsidy.domain import FUNDING_SOURCES
 from services.subsidy.models import outbox, registrations
 from shared.access import AccessStore
-from shared.events import Envelope, WorkerEnded, WorkerRegistered, new_event, parse_event
+from shared.events import (
+    Envelope,
+    WorkerEnded,
+    WorkerEndedV2,
+    WorkerRegistered,
+    WorkerRegisteredV2,
+    new_event,
+    parse_event,
+)
 from shared.kafka import EventProducer, read_to_end
 from shared.outbox import backlog
 from shared.settings import Settings
@@ -26,23 +34,26 @@ YEAR = 2024
 
 
 def registered(regency: str = "36.72", *, year: int = YEAR, start: int = 1, months: int = 12,
-               programme: str = "bpu-jkk-jkm") -> Envelope[WorkerRegistered]:
+               programme: str = "bpu-jkk-jkm", renews: uuid.UUID | None = None, replaces: uuid.UUID | None = None
+               ) -> Envelope[WorkerRegistered]:
     registration_id = uuid.uuid4()
     now = datetime.now(UTC)
-    return new_event(WorkerRegistered(
+    links = {"renews": renews, "replaces": replaces} if renews or replaces else {}
+    return new_event((WorkerRegisteredV2 if links else WorkerRegistered)(
         registration_id=registration_id, worker_ref=hashlib.sha256(registration_id.bytes).hexdigest(),
         province_code=regency[:2], regency_code=regency, category="linmas", sex="P", age_band="35-44",
         programme=programme, fiscal_year=year, start_month=start, months=months, channel="field_kit",
-        captured_at=now, registered_at=now,
+        captured_at=now, registered_at=now, **links,
     ), source="/paritrana/enrolment", subject=str(registration_id))
 
 
-def ended(registration: Envelope[WorkerRegistered], end_month: int) -> Envelope[WorkerEnded]:
+def ended(registration: Envelope[WorkerRegistered], end_month: int, reason: str = "moved") -> Envelope[WorkerEnded]:
     data = registration.data
     attributes = {k: getattr(data, k) for k in ("registration_id", "worker_ref", "province_code", "regency_code",
                                                 "category", "sex", "age_band", "programme")}
-    return new_event(WorkerEnded(**attributes, fiscal_year=data.fiscal_year, end_month=end_month, reason="moved",
-                                 ended_at=datetime.now(UTC)), source="/paritrana/enrolment")
+    return new_event((WorkerEndedV2 if reason == "replaced" else WorkerEnded)(
+        **attributes, fiscal_year=data.fiscal_year, end_month=end_month, reason=reason, ended_at=datetime.now(UTC)),
+        source="/paritrana/enrolment")
 
 
 async def publish(settings: Settings, events: list[Envelope[Any]]) -> None:
@@ -64,10 +75,13 @@ async def api_key(settings: Settings, scopes: list[str], regions: list[str]) -> 
         await store.database.dispose()
 
 
-def lines(*amounts: int, prefix: str = "apbd") -> dict[str, Any]:
-    return {"lines": [{"line_id": f"{prefix}-{i}", "source": FUNDING_SOURCES[i % len(FUNDING_SOURCES)],
-                       "amount_rupiah": amount, "legal_reference": f"Perda APBD {YEAR} lampiran {i}"}
-                      for i, amount in enumerate(amounts)]}
+def lines(*amounts: int, prefix: str = "apbd", policy: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"lines": [{"line_id": f"{prefix}-{i}", "source": FUNDING_SOURCES[i % len(FUNDING_SOURCES)],
+                                       "amount_rupiah": amount, "legal_reference": f"Perda APBD {YEAR} lampiran {i}"}
+                                      for i, amount in enumerate(amounts)]}
+    if policy is not None:
+        body["funding_policy"] = policy
+    return body
 
 
 async def decided(database, count: int) -> bool:

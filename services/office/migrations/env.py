@@ -1,0 +1,4 @@
+from services.office.models import OfficeBase
+from shared.database import run_migrations
+
+run_migrations(OfficeBase.metadata)
