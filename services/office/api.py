@@ -18,8 +18,10 @@ from fastapi.templating import Jinja2Templates
 from services.office import i18n, service
 from services.office.clients import Upstream, UpstreamError
 from services.office.domain import (
+    FUNDING_POLICIES,
     FUNDING_SOURCES,
     ROLES,
+    BudgetTerms,
     Line,
     LockoutPolicy,
     Refused,
@@ -37,7 +39,7 @@ HERE = FilePath(__file__).parent
 STATIC = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals.update(rupiah=i18n.rupiah, day=i18n.day, month=i18n.month, sources=FUNDING_SOURCES,
-                             roles=ROLES)
+                             roles=ROLES, funding_policies=FUNDING_POLICIES)
 
 SESSION_COOKIE = "office_session"
 SSO_COOKIE = "office_sso"  # state, nonce and PKCE verifier between the redirect to the provider and its callback
@@ -312,7 +314,7 @@ async def budget_page(request: Request, region_code: RegionPath, session: Sessio
 async def _budget(request: Request, session: Session, database: Any, up: Upstream, region_code: str, year: int,
                   *, done: str | None = None, rows: list[dict[str, str]] | None = None,
                   problems: dict[str, str] | None = None, problem: str | None = None,
-                  status_code: int = 200) -> HTMLResponse:
+                  terms: BudgetTerms | None = None, status_code: int = 200) -> HTMLResponse:
     shown = await figures(up, region_code, year)
     waiting = None
     if region_code.count(".") == 1 and not shown["unavailable"]:
@@ -321,6 +323,8 @@ async def _budget(request: Request, session: Session, database: Any, up: Upstrea
         except UpstreamError:
             waiting = None
     current = (shown["budget"] or {}).get("lines", [])
+    if terms is None:
+        terms = BudgetTerms.from_json(shown["budget"])
     if rows is None:
         rows = [{"line_id": x["line_id"], "source": x["source"], "amount": str(x["amount_rupiah"]),
                  "legal_reference": x["legal_reference"]} for x in current]
@@ -328,8 +332,9 @@ async def _budget(request: Request, session: Session, database: Any, up: Upstrea
     pending = [c for c in await service.changes_for(database, session.staff, "pending")
                if c.region_code == region_code and c.fiscal_year == year]
     return render(request, "budget.html", session, status_code=status_code, region=region_code, year=year,
-                  figures=shown, waiting=waiting, rows=rows, problems=problems or {}, problem=problem, done=done,
-                  pending=pending, may_submit=session.staff.may("submit"))
+                  figures=shown, waiting=waiting, rows=rows, terms=terms,
+                  problems=problems or {}, problem=problem, done=done, pending=pending,
+                  may_submit=session.staff.may("submit"))
 
 
 def _rows(form: Any) -> list[dict[str, str]]:
@@ -344,21 +349,23 @@ async def submit_amendment(request: Request, region_code: RegionPath,
                            year: Annotated[int, Path(ge=2000, le=2100)], session: SessionDep, form: FormDep,
                            database: DatabaseDep, clock: ClockDep, up: UpstreamDep) -> Response:
     require(session, "submit", region_code)
-    rows = _rows(form["_form"])
-    parsed = parse_lines(rows)
+    posted = form["_form"]
+    rows = _rows(posted)
+    policy = posted.get("funding_policy")
+    parsed = parse_lines(rows, None if policy is None else str(policy), posted.get("backdate_late_grants") == "on")
     if parsed.problems:
         return await _budget(request, session, database, up, region_code, year, rows=rows, status_code=422,
-                             problems={p.field: p.code for p in parsed.problems})
+                             terms=parsed.terms, problems={p.field: p.code for p in parsed.problems})
     try:
-        before = await up.lines(region_code, year)
+        before, terms_before = await up.lines(region_code, year)
         await service.submit_budget_lines(database, clock, session.staff, session.ip, region_code, year,
-                                          parsed.lines, before)
+                                          parsed.lines, before, parsed.terms or terms_before, terms_before)
     except UpstreamError:
-        return await _budget(request, session, database, up, region_code, year, rows=rows, status_code=503,
-                             problem="upstream_unavailable")
+        return await _budget(request, session, database, up, region_code, year, rows=rows, terms=parsed.terms,
+                             status_code=503, problem="upstream_unavailable")
     except Refused as refused:
-        return await _budget(request, session, database, up, region_code, year, rows=rows, status_code=422,
-                             problem=refused.code)
+        return await _budget(request, session, database, up, region_code, year, rows=rows, terms=parsed.terms,
+                             status_code=422, problem=refused.code)
     return see(f"/regions/{region_code}/budget?year={year}&done=submitted")
 
 
@@ -382,8 +389,9 @@ async def approvals(request: Request, session: SessionDep, database: DatabaseDep
                                        [Line.from_json(x) for x in c.payload["lines"]]) for c in budgets}
     totals = {c.change_id: (total([Line.from_json(x) for x in c.before["lines"]]),
                             total([Line.from_json(x) for x in c.payload["lines"]])) for c in budgets}
+    terms = {c.change_id: service.budget_change_terms(c) for c in budgets}
     return render(request, "approvals.html", session, changes=listed, names=names, diffs=diffs, totals=totals,
-                  done=done, problem=problem)
+                  terms=terms, done=done, problem=problem)
 
 
 @router.post("/approvals/{change_id}/decision")

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from services.office.domain import Line
+from services.office.domain import BudgetTerms, Line
 from shared.access.keys import key_id_of
 from shared.settings import Settings
 
@@ -81,13 +81,16 @@ class Upstream:
         body: dict[str, Any] = response.json()
         return body
 
-    async def lines(self, region_code: str, year: int) -> list[Line]:
+    async def lines(self, region_code: str, year: int) -> tuple[list[Line], BudgetTerms]:
+        """The budget's lines and terms now (a budget not set yet: none, and a new budget's terms)."""
         budget = await self.budget(region_code, year)
-        return [Line.from_json(line) for line in (budget or {}).get("lines", [])]
+        return [Line.from_json(line) for line in (budget or {}).get("lines", [])], BudgetTerms.from_json(budget)
 
-    async def put_lines(self, region_code: str, year: int, lines: list[Line]) -> dict[str, Any]:
-        response = await self._call(self.subsidy, "PUT", f"/v1/budgets/{region_code}/{year}/lines",
-                                    json={"lines": [line.as_json() for line in lines]})
+    async def put_lines(self, region_code: str, year: int, lines: list[Line],
+                        terms: BudgetTerms | None) -> dict[str, Any]:
+        """Every line after the amendment, and the terms (None: a change submitted before terms existed leaves them)."""
+        body = {"lines": [line.as_json() for line in lines]} | (terms.as_json() if terms else {})
+        response = await self._call(self.subsidy, "PUT", f"/v1/budgets/{region_code}/{year}/lines", json=body)
         if response.status_code != 200:
             raise self._refused(response)
         body: dict[str, Any] = response.json()

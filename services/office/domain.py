@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, get_args
 
 from shared.access.keys import region_covers
-from shared.vocabulary import REGION_CODE
+from shared.vocabulary import DEFAULT_FUNDING_POLICY, REGION_CODE, FundingPolicy
 
 Role = Literal["operator", "verifier", "head", "viewer", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -37,6 +37,7 @@ FUNDING_SOURCES: tuple[str, ...] = ("apbd_kabkota", "apbd_provinsi", "dana_desa"
 LINE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_LINES = 100
 MAX_AMOUNT = 10**15
+FUNDING_POLICIES: tuple[str, ...] = get_args(FundingPolicy)
 
 ChangeStatus = Literal["pending", "approved", "rejected", "failed"]
 
@@ -119,6 +120,22 @@ class Line:
 
 
 @dataclass(frozen=True)
+class BudgetTerms:
+    """What the budget does beyond its lines: a registration it cannot cover waits for money or is denied, and a late
+    grant is covered from the month it is funded or back-dated. A new budget waits and does not back-date."""
+    funding_policy: str = DEFAULT_FUNDING_POLICY
+    backdate_late_grants: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {"funding_policy": self.funding_policy, "backdate_late_grants": self.backdate_late_grants}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> BudgetTerms:
+        data = data or {}
+        return cls(str(data.get("funding_policy") or DEFAULT_FUNDING_POLICY), bool(data.get("backdate_late_grants")))
+
+
+@dataclass(frozen=True)
 class FieldProblem:
     field: str
     code: str
@@ -128,6 +145,7 @@ class FieldProblem:
 class LinesForm:
     lines: list[Line] = field(default_factory=list)
     problems: list[FieldProblem] = field(default_factory=list)
+    terms: BudgetTerms | None = None  # None: the form did not carry the terms, which stay as they are
 
 
 def parse_amount(text: str) -> int | None:
@@ -140,9 +158,15 @@ def parse_amount(text: str) -> int | None:
     return value if value <= MAX_AMOUNT else None
 
 
-def parse_lines(rows: list[dict[str, str]]) -> LinesForm:
-    """The amendment form's rows (every line of the budget after the amendment); blank rows are dropped."""
+def parse_lines(rows: list[dict[str, str]], funding_policy: str | None = None,
+                backdate_late_grants: bool = False) -> LinesForm:
+    """The amendment form: its rows (every line of the budget after the amendment; blank rows are dropped) and the
+    budget's terms, if the form carries them (its funding policy; an unticked box is simply absent)."""
     form = LinesForm()
+    if funding_policy is not None:
+        form.terms = BudgetTerms(funding_policy, backdate_late_grants)
+        if funding_policy not in FUNDING_POLICIES:
+            form.problems.append(FieldProblem("funding_policy", "bad_funding_policy"))
     seen: set[str] = set()
     for index, row in enumerate(rows):
         values = {k: (row.get(k) or "").strip() for k in ("line_id", "source", "amount", "legal_reference")}

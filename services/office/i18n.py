@@ -57,6 +57,17 @@ TEXT: dict[str, tuple[str, str]] = {
                    "atau kepala dinas.", "Enter every line of the budget after the amendment. It takes effect once "
                    "a verifier or the head of office approves it."),
     "add_line": ("Tambah baris", "Add a line"),
+    "budget_terms": ("Ketentuan anggaran", "Budget terms"),
+    "funding_policy": ("Jika anggaran tidak cukup untuk pendaftar", "When the budget cannot cover a registration"),
+    "funding_policy_wait": ("Masuk daftar tunggu sampai ada dana", "Waits on the waiting list until money arrives"),
+    "funding_policy_deny": ("Langsung ditolak", "Denied at once"),
+    "backdate_late_grants": ("Pendanaan dari daftar tunggu berlaku surut",
+                             "Back-date grants from the waiting list"),
+    "backdate_help": ("Jika dicentang, peserta yang didanai belakangan dilindungi sejak bulan pendaftarannya (dalam "
+                      "batas hari mundur), bukan sejak bulan didanai, dan dibayar untuk bulan-bulan itu.",
+                      "If ticked, a member funded late is covered from the month they registered (within the "
+                      "backdating limit) rather than the month they are funded, and charged for those months."),
+    "bad_funding_policy": ("Pilih kebijakan pendanaan.", "Choose a funding policy."),
     "submit": ("Ajukan", "Submit"),
     "submitted": ("Perubahan diajukan dan menunggu persetujuan.", "Amendment submitted; it awaits approval."),
     "pending": ("Menunggu", "Pending"),

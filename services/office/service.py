@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from services.office import repository as repo
 from services.office.clients import Upstream, UpstreamError
 from services.office.domain import (
+    BudgetTerms,
     Line,
     LockoutPolicy,
     Refused,
@@ -216,28 +217,38 @@ async def sign_out(database: Database, clock: Clock, token: str, actor: Actor) -
 
 # --- maker-checker: budget amendments ---
 
-def _lines_json(lines: list[Line]) -> dict[str, Any]:
-    return {"lines": [line.as_json() for line in lines]}
+def _budget_json(lines: list[Line], terms: BudgetTerms) -> dict[str, Any]:
+    return {"lines": [line.as_json() for line in lines], "terms": terms.as_json()}
 
 
 async def submit_budget_lines(database: Database, clock: Clock, staff: Staff, ip: str | None, region_code: str,
-                              year: int, lines: list[Line], before: list[Line]) -> str:
-    """Store an amendment (every line after it) as a pending change: nothing reaches subsidy until approval."""
+                              year: int, lines: list[Line], before: list[Line], terms: BudgetTerms = BudgetTerms(),
+                              terms_before: BudgetTerms = BudgetTerms()) -> str:
+    """Store an amendment (every line after it, and the budget's terms) as a pending change: nothing reaches subsidy
+    until approval."""
     if not staff.may("submit"):
         raise Refused("not_a_maker")
     if not staff.may_act_in(region_code):
         raise Refused("outside_region")
-    if not line_changes(before, lines):
+    if not line_changes(before, lines) and terms == terms_before:
         raise Refused("nothing_changes")
     change_id = str(uuid.uuid4())
     now = clock.now()
+    wanted, current = _budget_json(lines, terms), _budget_json(before, terms_before)
     async with database.transaction() as session:
         await repo.add_change(session, repo.ChangeRow(
-            change_id, BUDGET_LINES, region_code, year, _lines_json(lines), _lines_json(before), "pending",
+            change_id, BUDGET_LINES, region_code, year, wanted, current, "pending",
             staff.staff_id, now, None, None, None, None))
         await _audit(session, clock, Actor.of(staff, ip), "budget_amendment_submitted", region_code, change_id,
-                     before=_lines_json(before), after=_lines_json(lines) | {"fiscal_year": year})
+                     before=current, after=wanted | {"fiscal_year": year})
     return change_id
+
+
+def budget_change_terms(change: repo.ChangeRow) -> tuple[BudgetTerms | None, BudgetTerms | None]:
+    """A budget change's terms before and after; None for a change submitted before the office carried terms."""
+    if "terms" not in change.payload:
+        return None, None
+    return BudgetTerms.from_json(change.before.get("terms")), BudgetTerms.from_json(change.payload["terms"])
 
 
 async def decide(database: Database, clock: Clock, upstream: Upstream, staff: Staff, ip: str | None, change_id: str,
@@ -260,10 +271,12 @@ async def decide(database: Database, clock: Clock, upstream: Upstream, staff: St
                 effect = await APPLIERS[change.kind](upstream, change)
             else:
                 wanted = [Line.from_json(x) for x in change.payload["lines"]]
-                current = await upstream.lines(change.region_code, change.fiscal_year)
-                if current != [Line.from_json(x) for x in change.before["lines"]]:
+                terms_before, terms = budget_change_terms(change)
+                current, current_terms = await upstream.lines(change.region_code, change.fiscal_year)
+                if current != [Line.from_json(x) for x in change.before["lines"]] or (
+                        terms_before is not None and current_terms != terms_before):
                     raise Refused("budget_changed_since")
-                applied = await upstream.put_lines(change.region_code, change.fiscal_year, wanted)
+                applied = await upstream.put_lines(change.region_code, change.fiscal_year, wanted, terms)
             status = "approved"
         except UpstreamError as exc:
             if exc.status == 0 or exc.status >= 500 or exc.status in (401, 403, 429):

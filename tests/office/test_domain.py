@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.office.domain import (
+    BudgetTerms,
     Line,
     LockoutPolicy,
     Refused,
@@ -68,6 +69,13 @@ def test_the_amendment_form() -> None:
     dup = parse_lines([{"line_id": "a", "source": "csr", "amount": "1", "legal_reference": "x"}] * 2)
     assert [(p.field, p.code) for p in dup.problems] == [("lines[1].line_id", "duplicate_line_id")]
     assert [p.code for p in parse_lines([]).problems] == ["no_lines"]
+    # The terms: absent from the form, they stay as they are; present, the policy must be one subsidy knows.
+    assert form.terms is None
+    deny = parse_lines([{"line_id": "a", "source": "csr", "amount": "1", "legal_reference": "x"}], "deny", True)
+    assert deny.problems == [] and deny.terms == BudgetTerms("deny", True)
+    bad = parse_lines([{"line_id": "a", "source": "csr", "amount": "1", "legal_reference": "x"}], "tunggu")
+    assert [(p.field, p.code) for p in bad.problems] == [("funding_policy", "bad_funding_policy")]
+    assert BudgetTerms.from_json(None) == BudgetTerms("wait", False), "a new budget waits and does not back-date"
 
 
 def test_line_changes() -> None:

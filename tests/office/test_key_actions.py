@@ -59,7 +59,7 @@ async def test_what_a_key_changes_directly_reaches_the_offices_trail_once(isolat
         assert page.count('data-source="subsidy"') == 2
         assert "kunci API, langsung di layanan subsidy" in page and "Anggaran diubah" in page
         assert "Rp16.800.000 → Rp33.600.000" in page
-        assert "Alokasi: Rp16.800.000" in page and "Kebijakan pendanaan: wait" in page
+        assert "Alokasi: Rp16.800.000" in page and "Kebijakan pendanaan: Masuk daftar tunggu sampai ada dana" in page
         assert 'data-action="change_approved"' in page
         assert await service.copy_key_actions(office.server.runtime.database, office.server.app.state.upstream) == 0
         assert (await head.get("/regions/36.72/audit")).text.count('data-source="subsidy"') == 2

@@ -100,11 +100,68 @@ async def test_an_amendment_takes_effect_only_when_another_person_approves_it(is
         rejected, _, approval, submission = entries
         assert (rejected.actor_name, rejected.after["comment"]) == ("head-banten", "Menunggu APBD-P")
         assert submission.actor_name == "ops-cilegon" and submission.ip == "127.0.0.1"
-        assert submission.before == {"lines": []} and len(submission.after["lines"]) == 2
+        assert submission.before == {"lines": [], "terms": {"funding_policy": "wait", "backdate_late_grants": False}}
+        assert len(submission.after["lines"]) == 2
         assert approval.actor_name == "ver-cilegon" and approval.subject == change_id
         assert {c["line_id"] for c in approval.after["changes"]} == {"apbd-2026", "csr-bank"}
         audit_page = await verifier.get("/regions/36.72/audit?action=change_approved")
         assert audit_page.status_code == 200 and audit_page.text.count('data-action="change_approved"') == 1
+
+
+async def test_the_budget_terms_are_chosen_on_the_budget_page_and_approved_like_its_lines(isolated_broker,
+                                                                                          office_settings):
+    settings = await office_settings(isolated_broker)
+    async with running_office(settings, with_subsidy=True) as office:
+        year = office.server.runtime.clock.today().year
+        operator, verifier = await office.signed_in("ops-cilegon"), await office.signed_in("ver-cilegon")
+        page = (await operator.get(f"/regions/36.72/budget?year={year}")).text
+        new_budget = '<option value="wait" selected>Masuk daftar tunggu sampai ada dana</option>'
+        assert new_budget in page, "a new budget waits"
+        assert 'name="backdate_late_grants"' in page and 'name="backdate_late_grants" checked' not in page
+
+        refused = await submit(operator, "36.72", year, {**LINES, "funding_policy": ["tunggu"]})
+        assert refused.status_code == 422 and 'data-field="funding_policy"' in refused.text
+        assert "Pilih kebijakan pendanaan." in refused.text and 'value="PKS Bank Banten 12/2025"' in refused.text
+
+        deny = {**LINES, "funding_policy": ["deny"], "backdate_late_grants": ["on"]}
+        assert (await submit(operator, "36.72", year, deny)).status_code == 303
+        change_id = await pending_change(verifier)
+        shown = (await verifier.get("/approvals")).text
+        assert "Masuk daftar tunggu sampai ada dana → <strong>Langsung ditolak</strong>" in shown
+        assert "Pendanaan dari daftar tunggu berlaku surut: tidak → <strong>ya</strong>" in shown
+        assert await subsidy_budget(office, "36.72", year) is None, "nothing reaches subsidy before approval"
+        assert (await decide(verifier, change_id, "approve")).status_code == 303
+        budget = await subsidy_budget(office, "36.72", year)
+        assert budget is not None and (budget["funding_policy"], budget["backdate_late_grants"]) == ("deny", True)
+        page = (await operator.get(f"/regions/36.72/budget?year={year}")).text
+        assert 'data-term="funding_policy">Langsung ditolak<' in page and 'data-term="backdate_late_grants">ya<' in page
+        assert '<option value="deny" selected>' in page and 'name="backdate_late_grants" checked' in page
+
+        # Only the policy changes: that is an amendment too, under the same approval.
+        back = await submit(operator, "36.72", year,
+                            {**LINES, "funding_policy": ["wait"], "backdate_late_grants": ["on"]})
+        assert back.status_code == 303
+        second = await pending_change(verifier)
+        # In the meantime an admin key changes the terms directly: the pending change no longer applies.
+        async with office.subsidy.client(office.admin_key) as http:
+            lines = [{k: line[k] for k in ("line_id", "source", "amount_rupiah", "legal_reference")}
+                     for line in budget["lines"]]
+            direct = {"lines": lines, "backdate_late_grants": False}
+            assert (await http.put(f"/v1/budgets/36.72/{year}/lines", json=direct)).status_code == 200
+        answer = await decide(verifier, second, "approve")
+        assert answer.headers["location"] == "/approvals?problem=budget_changed_since"
+        assert (await subsidy_budget(office, "36.72", year))["funding_policy"] == "deny"
+        assert (await decide(verifier, second, "reject", "Diajukan ulang")).status_code == 303
+        again = await submit(operator, "36.72", year, {**LINES, "funding_policy": ["wait"]})
+        assert again.status_code == 303
+        assert (await decide(verifier, await pending_change(verifier), "approve")).status_code == 303
+        budget = await subsidy_budget(office, "36.72", year)
+        assert (budget["funding_policy"], budget["backdate_late_grants"]) == ("wait", False)
+        unchanged = await submit(operator, "36.72", year, {**LINES, "funding_policy": ["wait"]})
+        assert unchanged.status_code == 422 and 'data-code="nothing_changes"' in unchanged.text
+
+        audit = (await verifier.get("/regions/36.72/audit?action=budget_amendment_submitted")).text
+        assert "Kebijakan pendanaan: Langsung ditolak" in audit and "Kebijakan pendanaan: Masuk daftar tunggu" in audit
 
 
 async def test_a_budget_changed_since_submission_is_not_overwritten(isolated_broker, office_settings):
