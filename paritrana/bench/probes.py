@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 
 WORKERS, DECISIONS = "enrolment.workers", "subsidy.decisions"
 
@@ -44,8 +45,19 @@ class Counters:
         }
 
 
+async def _metrics(http: httpx.AsyncClient, url: str) -> httpx.Response:
+    # A kept-alive connection that sat idle (the idle measurement scrapes nothing for 30 s) can be closed by the
+    # server just as it is reused: "Server disconnected without sending a response" once ended a whole bench run.
+    # A GET of /metrics is safe to send again.
+    async for attempt in AsyncRetrying(retry=retry_if_exception_type(httpx.TransportError),
+                                       stop=stop_after_attempt(3), wait=wait_fixed(0.2), reraise=True):
+        with attempt:
+            return await http.get(f"{url}/metrics")
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
 async def scrape(http: httpx.AsyncClient, urls: dict[str, str]) -> Counters:
-    texts = await asyncio.gather(*(http.get(f"{url}/metrics") for url in urls.values()))
+    texts = await asyncio.gather(*(_metrics(http, url) for url in urls.values()))
     decisions: dict[str, float] = defaultdict(float)
     published: dict[str, float] = defaultdict(float)
     consumed: dict[tuple[str, str], float] = defaultdict(float)
