@@ -10,6 +10,7 @@ import jsonschema
 from sqlalchemy import select
 
 from services.enrolment.models import inbox
+from services.enrolment.service import apply_subsidy_decisions
 from shared.events import (
     BudgetAllocated,
     MonthlyAmount,
@@ -20,7 +21,6 @@ from shared.events import (
     json_schema,
     new_event,
 )
-from services.enrolment.service import apply_subsidy_decisions
 from shared.kafka import Consumed, EventProducer
 from shared.topics import DECISIONS
 from tests.enrolment.sample import item
