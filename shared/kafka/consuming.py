@@ -258,7 +258,10 @@ class EventConsumer:
                 await send_to_dead_letters(self.producer, self.service, self._record_of(batch[0], records),
                                            f"handler failed: {type(exc).__name__}")
                 return True
-            # Find the event at fault: one at a time, in order, so per-region order holds.
+            # Find the event at fault: one at a time, in order, so per-region order holds. Said aloud: a handler that
+            # fails every batch still applies each event, only one transaction each, and nothing else would show it.
+            log.warning("%s: a batch of %d events failed (%s); handling them one at a time", self.service,
+                        len(batch), type(exc).__name__)
             for single in batch:
                 if not await self._handle([single], records):
                     return False

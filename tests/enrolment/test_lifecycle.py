@@ -10,16 +10,19 @@ import jsonschema
 from sqlalchemy import select
 
 from services.enrolment.models import inbox
+from services.enrolment.service import apply_subsidy_decisions
 from shared.events import (
     BudgetAllocated,
     MonthlyAmount,
     SubsidyDenied,
     SubsidyGranted,
     SubsidyReleased,
+    SubsidyWaitlisted,
     json_schema,
     new_event,
 )
-from shared.kafka import EventProducer
+from shared.kafka import Consumed, EventProducer
+from shared.topics import DECISIONS
 from tests.enrolment.sample import item
 from tests.support import eventually
 
@@ -83,6 +86,37 @@ async def test_decisions_on_the_topic_activate_or_leave_unfunded_and_are_applied
         assert retry.status_code == 201
         # The original answer is still the original answer, whatever happened since.
         assert (await client.post("/v1/registrations", json=funded)).json() == receipts[0]
+
+
+def waitlisted(receipt: dict):
+    return new_event(SubsidyWaitlisted(**attributes(receipt), amount_rupiah=168_000, arrival=1, position=1,
+                                       decided_at=DECIDED),
+                     source="/paritrana/subsidy", subject=receipt["registration_id"])
+
+
+def polled(*events) -> list:
+    return [Consumed(e, DECISIONS.name, 0, offset, "36.73") for offset, e in enumerate(events)]
+
+
+async def test_a_polled_batch_of_decisions_is_applied_whole_in_one_transaction(enrolment):
+    """The consumer hands the handler a polled batch; if the handler fails, it handles the batch's events one
+    transaction each, which is correct but about 200 a second. So the handler must take a batch of many decisions,
+    of every kind, for pending and waiting registrations alike, without failing."""
+    async with enrolment.client("banten") as client:
+        receipts = [(await client.post("/v1/registrations", json=item(regency="36.73"))).json() for _ in range(5)]
+        assert {r["status"] for r in receipts} == {"pending_funding"}
+        funded, refused, waiting, queued, later = receipts
+        await apply_subsidy_decisions(enrolment.database, polled(waitlisted(waiting), waitlisted(later)), DECIDED)
+        assert [await status_of(client, r["registration_id"]) for r in (waiting, later)] == ["waiting_funding"] * 2
+
+        grant, late_grant = granted(funded), granted(refused)
+        batch = polled(grant, denied(refused), granted(waiting), waitlisted(queued), late_grant, grant)
+        await apply_subsidy_decisions(enrolment.database, batch, DECIDED)
+
+        statuses = [await status_of(client, r["registration_id"]) for r in receipts]
+    # The first final decision for a registration wins; a later one, or a repeated event, changes nothing.
+    assert statuses == ["active", "unfunded", "active", "waiting_funding", "waiting_funding"]
+    assert await _ids_in_inbox(enrolment, [c.event.id for c in batch])
 
 
 async def _ids_in_inbox(enrolment, ids) -> bool:
