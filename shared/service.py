@@ -183,7 +183,7 @@ class Runtime:
             "access_store": runtime.access.database.ping,
             "broker": runtime.producer.ping,
         }))
-        app.include_router(clock_router(runtime))
+        app.include_router(clock_router)
         for router in routers:
             app.include_router(router)
         document_shared_answers(app)
@@ -239,25 +239,25 @@ class ClockIn(BaseModel):
     now: IsoDateTime
 
 
-def clock_router(runtime: Runtime) -> APIRouter:
-    """The service clock: readable by anyone, settable by an admin in dev mode only (demos move a stack into the
-    fiscal year they show). A production clock is the system clock."""
-    router = APIRouter(tags=["operations"])
+# The service clock: readable by anyone, settable by an admin in dev mode only (demos move a stack into the fiscal
+# year they show). A production clock is the system clock.
+clock_router = APIRouter(tags=["operations"])
 
-    def view() -> dict[str, Any]:
-        return {"now": runtime.clock.now().isoformat(), "today": runtime.clock.today().isoformat(),
-                "settable": runtime.settings.mode == "dev"}
 
-    @router.get("/v1/clock", summary="The service's clock")
-    async def read_clock() -> dict[str, Any]:
-        return view()
+def _clock_view(clock: Clock, settings: Settings) -> dict[str, Any]:
+    return {"now": clock.now().isoformat(), "today": clock.today().isoformat(), "settable": settings.mode == "dev"}
 
-    @router.put("/v1/clock", summary="Move the service's clock (dev mode, admin)",
-                responses={403: {"description": "Not an admin key, or not in dev mode"}})
-    async def set_clock(body: ClockIn, _admin: Annotated[Principal, Depends(require_scope("admin"))]) -> dict[str, Any]:
-        if runtime.settings.mode != "dev":
-            raise HttpProblem(403, "clock_fixed", "The clock can only be moved in dev mode.", field="now")
-        runtime.clock.set(body.now)
-        return view()
 
-    return router
+@clock_router.get("/v1/clock", summary="The service's clock")
+async def read_clock(clock: ClockDep, settings: SettingsDep) -> dict[str, Any]:
+    return _clock_view(clock, settings)
+
+
+@clock_router.put("/v1/clock", summary="Move the service's clock (dev mode, admin)",
+                  responses={403: {"description": "Not an admin key, or not in dev mode"}})
+async def set_clock(body: ClockIn, _admin: Annotated[Principal, Depends(require_scope("admin"))], clock: ClockDep,
+                    settings: SettingsDep) -> dict[str, Any]:
+    if settings.mode != "dev":
+        raise HttpProblem(403, "clock_fixed", "The clock can only be moved in dev mode.", field="now")
+    clock.set(body.now)
+    return _clock_view(clock, settings)
