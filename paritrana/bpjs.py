@@ -130,11 +130,7 @@ def read_bill(raw: bytes, filename: str) -> list[BillRow]:
         raise click.UsageError("no header row naming the NIK or KPJ column and the amount (Iuran, Tagihan, Jumlah)")
     start, mapping = found
     rows = []
-    for number, cells in enumerate(table[start + 1:], start=start + 2):
-        values = {name: (spreadsheet.nik_cell if name == "nik" else spreadsheet.cell)(
-            cells[i] if i < len(cells) else None) for i, name in mapping.items()}
-        if not any(values.values()):
-            continue
+    for number, values in spreadsheet.rows_below(table, start, mapping):
         digits = re.sub(r"^Rp\s?|[.\s]", "", values.get("amount", ""), flags=re.IGNORECASE)
         rows.append(BillRow(number, values.get("nik", "").replace(" ", ""),
                             re.sub(r"[\s.\-]", "", values.get("kpj_number", "")).upper(),

@@ -93,7 +93,6 @@ class SourceFile:
 
 
 _cell = spreadsheet.cell
-_nik_cell = spreadsheet.nik_cell
 
 
 def read_file(path: Path, overrides: Mapping[str, str] | None = None) -> SourceFile:
@@ -114,13 +113,8 @@ def read_source(raw: bytes, path: Path, overrides: Mapping[str, str] | None = No
                          "No HP, Kategori, Kecamatan, ...); map other headers with --map \"Header=field\"")
     start, mapping = found
     headers = [_cell(c) for c in table[start]]
-    rows = []
-    for number, cells in enumerate(table[start + 1:], start=start + 2):
-        values = {name: (_nik_cell if name == "nik" else _cell)(cells[i] if i < len(cells) else None)
-                  for i, name in mapping.items()}
-        if not any(values.values()):
-            continue  # blank, or only numbered ("No.") ahead of being filled in
-        rows.append(SourceRow(number, values, {name: headers[i] for i, name in mapping.items()}))
+    columns = {name: headers[i] for i, name in mapping.items()}
+    rows = [SourceRow(number, values, columns) for number, values in spreadsheet.rows_below(table, start, mapping)]
     return SourceFile(path, fmt, headers, rows, digest)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from itertools import islice
 from typing import Any
 
@@ -48,6 +48,18 @@ def find_header(table: list[list[Any]], known: Mapping[str, str],
         if any(a in mapping.values() for a in anchors) and len(mapping) >= 2:
             return index, mapping
     return None
+
+
+def rows_below(table: list[list[Any]], start: int,
+               mapping: Mapping[int, str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """The rows under the header at `start`: each with its sheet row number and its known columns' values (a NIK
+    column read by `nik_cell`). A row with nothing in a known column is skipped: blank, or only numbered ("No.")
+    ahead of being filled in."""
+    for number, cells in enumerate(table[start + 1:], start=start + 2):
+        values = {name: (nik_cell if name == "nik" else cell)(cells[i] if i < len(cells) else None)
+                  for i, name in mapping.items()}
+        if any(values.values()):
+            yield number, values
 
 
 def cell(value: Any) -> str:

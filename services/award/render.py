@@ -21,8 +21,6 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.lib.utils import TimeStamp
-from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from services.award.domain import IndicatorDefinition
@@ -40,9 +38,9 @@ from services.award.pack import (
     rupiah,
     weights_notice,
 )
+from shared.pdf_pages import INK, page_decoration
 
 PDF_SECTIONS = ("summary", "monthly", "budget", "regulation", "ranking")  # one page each, at least
-INK = colors.HexColor("#1f2933")
 ACCENT = colors.HexColor("#0b6e4f")
 SECOND = colors.HexColor("#d9822b")
 THIRD = colors.HexColor("#4c6ef5")
@@ -190,19 +188,7 @@ def pdf(pack: Pack, lang: Language = "id") -> bytes:
     title = title_of(pack, lang)
     footer = footer_of(pack, lang)
 
-    def decorate(canvas: Canvas, document: SimpleDocTemplate) -> None:
-        if document.page == 1:
-            stamp = TimeStamp(invariant=True)  # the data's time, not the clock's
-            utc = pack.current_at.astimezone(UTC)
-            stamp.t, stamp.lt = utc.timestamp(), utc.timetuple()
-            stamp.YMDhms = tuple(stamp.lt)[:6]
-            canvas._doc._timeStamp = stamp
-        canvas.saveState()
-        canvas.setFont("Helvetica", 7)
-        canvas.setFillColor(INK)
-        canvas.drawString(15 * mm, 10 * mm, footer)
-        canvas.drawRightString(A4[0] - 15 * mm, 10 * mm, f"{label('page', lang)} {document.page}")
-        canvas.restoreState()
+    decorate = page_decoration(pack.current_at, footer, label("page", lang))
 
     document = SimpleDocTemplate(
         out, pagesize=A4, leftMargin=15 * mm, rightMargin=15 * mm, topMargin=15 * mm, bottomMargin=18 * mm,

@@ -387,15 +387,8 @@ def read_result_file(raw: bytes, filename: str) -> list[ResultRow]:
         raise HttpProblem(422, "no_header", f"No header row in the first {spreadsheet.HEADER_SEARCH_ROWS} rows naming "
                                             "the NIK and status columns (NIK, KPJ, Status, Alasan).", field="file")
     start, mapping = found
-    rows = []
-    for number, cells in enumerate(table[start + 1:], start=start + 2):
-        values = {name: (spreadsheet.nik_cell if name == "nik" else spreadsheet.cell)(
-            cells[i] if i < len(cells) else None) for i, name in mapping.items()}
-        if not any(values.values()):
-            continue
-        rows.append(ResultRow(number, values.get("nik", ""), values.get("kpj_number", ""), values.get("status", ""),
-                              values.get("reason", "")))
-    return rows
+    return [ResultRow(number, values.get("nik", ""), values.get("kpj_number", ""), values.get("status", ""),
+                      values.get("reason", "")) for number, values in spreadsheet.rows_below(table, start, mapping)]
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,11 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.lib.utils import TimeStamp
-from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from services.office.i18n import day, month, rupiah
+from shared.pdf_pages import INK, page_decoration
 
-INK = colors.HexColor("#1f2933")
 ACCENT = colors.HexColor("#0b6e4f")
 
 WORDS: dict[str, tuple[str, str]] = {
@@ -117,19 +115,7 @@ def invoice_pdf(region_code: str, region_name: str, year: int, month_number: int
                [_w("status", lang), status], [_w("paid", lang), payment],
                [_w("due", lang), rupiah(total_due)]]
 
-    def decorate(canvas: Canvas, document: SimpleDocTemplate) -> None:
-        if document.page == 1:
-            stamp = TimeStamp(invariant=True)  # the data's time, not the clock's
-            utc = when.astimezone(UTC)
-            stamp.t, stamp.lt = utc.timestamp(), utc.timetuple()
-            stamp.YMDhms = tuple(stamp.lt)[:6]
-            canvas._doc._timeStamp = stamp
-        canvas.saveState()
-        canvas.setFont("Helvetica", 7)
-        canvas.setFillColor(INK)
-        canvas.drawString(15 * mm, 10 * mm, footer)
-        canvas.drawRightString(A4[0] - 15 * mm, 10 * mm, f"{_w('page', lang)} {document.page}")
-        canvas.restoreState()
+    decorate = page_decoration(when, footer, _w("page", lang))
 
     out = io.BytesIO()
     document = SimpleDocTemplate(
