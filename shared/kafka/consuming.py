@@ -53,7 +53,16 @@ class Consumed:
 Handler = Callable[[list[Consumed]], Awaitable[None]]
 
 INTEGRITY_RETRIES = 3
-IDLE_POLL_MS = 1000
+# How long the broker may hold a fetch that finds nothing. Tansu answers a waiting fetch only when the wait is over,
+# not when a record arrives, so the wait is also the most an event waits to be read on each hop. A consumer that has
+# found nothing for QUIET_AFTER_SECONDS asks for the longer wait (an idle stack then fetches a sixth as often: the
+# broker's and the services' largest idle cost), and goes back to the short one with the first records it gets, so
+# only the first event after a quiet spell pays it. The poll's own timeout follows: it only sets how often an idle
+# consumer wakes to look at its positions.
+BUSY_FETCH_WAIT_MS = 500
+QUIET_FETCH_WAIT_MS = 3000
+QUIET_AFTER_SECONDS = 10.0
+BUSY_POLL_MS = 1000
 
 
 class Rebalances(ConsumerRebalanceListener):
@@ -93,6 +102,11 @@ class EventConsumer:
         # Partitions whose handled batch went uncommitted: read again from the last commit before the next poll.
         self._uncommitted: set[TopicPartition] = set()
         self._fetching: asyncio.Future[dict[TopicPartition, list[ConsumerRecord]]] | None = None
+        self._last_records = time.monotonic()
+        # What this member committed per partition since the group last rebalanced: the lag gauge's every 5 s
+        # need not ask the broker for each partition's commit (one request each) when it made it itself.
+        self._committed: dict[TopicPartition, int] = {}
+        self._committed_rebalances = 0
         self.running = False
 
     def _make(self) -> AIOKafkaConsumer:
@@ -105,6 +119,10 @@ class EventConsumer:
             max_poll_interval_ms=600_000,
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=max(100, self.settings.kafka_session_timeout_ms // 6),
+            fetch_max_wait_ms=BUSY_FETCH_WAIT_MS,
+            # aiokafka's fetcher also wakes this often with nothing to do (default 200 ms); a fetch's answer, a
+            # poll taking records and a rebalance each wake it at once anyway.
+            consumer_timeout_ms=1000,
         )
         consumer.subscribe(self.topics, listener=self.rebalances)
         return consumer
@@ -139,7 +157,8 @@ class EventConsumer:
         # getmany returns as soon as records arrive; the timeout only sets how often an idle consumer wakes (each
         # wake also checks its positions against the log's end), and stop() ends the wait at once.
         fetching = self._fetching = asyncio.ensure_future(
-            self._consumer.getmany(timeout_ms=IDLE_POLL_MS, max_records=self.max_records))
+            self._consumer.getmany(timeout_ms=BUSY_POLL_MS if self.fetch_wait_ms == BUSY_FETCH_WAIT_MS
+                                   else QUIET_FETCH_WAIT_MS, max_records=self.max_records))
         try:
             records = await fetching
         except asyncio.CancelledError:
@@ -149,9 +168,27 @@ class EventConsumer:
         finally:
             self._fetching = None
         if records:
+            self._last_records = time.monotonic()
+            self.fetch_wait_ms = BUSY_FETCH_WAIT_MS
             await self._process(records, rebalances)
         else:
+            if time.monotonic() - self._last_records >= QUIET_AFTER_SECONDS:
+                self.fetch_wait_ms = QUIET_FETCH_WAIT_MS
             await self._restart_past_the_end()
+
+    @property
+    def fetch_wait_ms(self) -> int | None:
+        """The longest the broker may hold this consumer's next fetch (None before it has started)."""
+        fetcher = getattr(self._consumer, "_fetcher", None)
+        return getattr(fetcher, "_fetch_max_wait_ms", None)
+
+    @fetch_wait_ms.setter
+    def fetch_wait_ms(self, value: int) -> None:
+        # aiokafka reads the wait from its fetcher for each request it builds, and offers no public way to change it
+        # on a running consumer. tests/foundation/test_kafka.py fails if a new aiokafka renames it.
+        fetcher = getattr(self._consumer, "_fetcher", None)
+        if fetcher is not None and hasattr(fetcher, "_fetch_max_wait_ms"):
+            fetcher._fetch_max_wait_ms = value
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -185,6 +222,8 @@ class EventConsumer:
         commit = self.rebalances.commit = asyncio.ensure_future(self._consumer.commit(offsets))
         try:
             await commit
+            if self.rebalances.count == rebalances:
+                self._committed.update(offsets)
         except (CommitFailedError, KafkaError) as exc:
             log.warning("%s: offset commit failed after rebalance (%s)", self.service, type(exc).__name__)
             self._uncommitted.update(offsets)
@@ -276,12 +315,16 @@ class EventConsumer:
         """Messages per assigned partition not yet committed by this group."""
         if self._consumer is None or not self.running:
             return {}
+        if self._committed_rebalances != self.rebalances.count:
+            self._committed, self._committed_rebalances = {}, self.rebalances.count
         assigned = list(self._consumer.assignment())
         ends = await self._consumer.end_offsets(assigned) if assigned else {}
         result = {}
         for tp in assigned:
             end = partition_end(self._consumer, tp, ends.get(tp, 0))
-            committed = await self._consumer.committed(tp) or 0
+            committed = self._committed.get(tp)
+            if committed is None:  # a commit made while asking is newer than the answer
+                committed = self._committed.setdefault(tp, await self._consumer.committed(tp) or 0)
             result[(tp.topic, tp.partition)] = max(0, end - committed)
             metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(result[(tp.topic, tp.partition)])
         # A partition moved to another member is its lag to report now; a stale figure here would hold alerts up.

@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared.broker import EmbeddedBroker
 from shared.events import json_schema, new_event
-from shared.kafka import Consumed, EventConsumer, EventProducer, ensure_topics
+from shared.kafka import Consumed, EventConsumer, EventProducer, consuming, ensure_topics
 from shared.settings import Settings
 from shared.topics import WORKERS
 from tests.foundation.test_contracts import sample_registered
@@ -302,3 +302,31 @@ async def test_a_group_whose_commits_are_past_a_new_logs_end_reads_the_new_log_f
         await consumer.stop()
         await task
         await producer.stop()
+
+
+async def test_a_quiet_consumer_fetches_less_often_and_still_reads_the_first_event_after_the_quiet(
+        isolated_broker, tmp_path, monkeypatch):
+    """An idle stack's largest cost was its consumers' empty fetches; a quiet consumer lets the broker hold each one
+    longer, and the first records put it back to the short wait."""
+    monkeypatch.setattr(consuming, "QUIET_AFTER_SECONDS", 1.0)
+    settings = settings_for(isolated_broker, tmp_path)
+    producer, [first] = await registrations_on_the_topic(settings, "award", 1)
+    handled: list[uuid.UUID] = []
+
+    async def handler(batch: list[Consumed]) -> None:
+        handled.extend(c.event.id for c in batch)
+
+    consumer = EventConsumer(settings, "award", [WORKERS.name], handler, group_id=f"g-{uuid.uuid4()}",
+                             producer=producer)
+    task = asyncio.create_task(consumer.run())
+    await eventually(lambda: handled == [first.id], timeout=30)
+    assert consumer.fetch_wait_ms == consuming.BUSY_FETCH_WAIT_MS
+    await eventually(lambda: consumer.fetch_wait_ms == consuming.QUIET_FETCH_WAIT_MS, timeout=15)
+
+    later = new_event(sample_registered(), source="/test")
+    await producer.publish([(later, "36.72")])
+    await eventually(lambda: handled == [first.id, later.id], timeout=30)
+    assert consumer.fetch_wait_ms == consuming.BUSY_FETCH_WAIT_MS
+    await consumer.stop()
+    await task
+    await producer.stop()
