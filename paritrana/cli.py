@@ -32,15 +32,12 @@ def up() -> None:
 @click.argument("service", type=click.Choice(ALL_SERVICES))
 def serve(service: str) -> None:
     """Run one service's API, consumers and workers (the container image's command)."""
-    import uvicorn
+    from shared.service import serve as serve_app
 
     settings = get_settings()
     importlib.import_module(f"services.{service}.app")
     garbage_collection.freeze_loaded()  # the service's modules, schemas and tables, loaded for good
-    uvicorn.run(
-        f"services.{service}.app:create_app", factory=True, host=settings.host, port=settings.port(service),
-        log_config=None, access_log=settings.access_log, timeout_graceful_shutdown=8, lifespan="on",
-    )
+    serve_app(f"services.{service}.app:create_app", settings.host, settings.port(service), settings.access_log)
 
 
 @main.command()

@@ -14,8 +14,10 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any, Protocol
 
+import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
@@ -73,6 +75,40 @@ async def every(seconds: float, action: Callable[[], Awaitable[None]], stopping:
         await action()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stopping.wait(), seconds)
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, waking once a second instead of ten times when idle.
+
+    uvicorn's main loop sleeps 100 ms at a time to refresh its Date header (once a second) and to see whether it
+    should stop. In an idle stack those wake-ups were a good part of each process's CPU, four processes over. This
+    one wakes once a second, and a stop signal wakes it at once, so stopping takes no longer than before."""
+
+    tick_seconds = 1.0
+    _stop_asked: asyncio.Event | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    async def main_loop(self) -> None:
+        self._loop, self._stop_asked = asyncio.get_running_loop(), asyncio.Event()
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 10) % 864000  # on_tick counts tenths of a second
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_asked.wait(), self.tick_seconds)
+            should_exit = await self.on_tick(counter)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if self._loop is not None and self._stop_asked is not None:
+            self._loop.call_soon_threadsafe(self._stop_asked.set)
+
+
+def serve(app: str, host: str, port: int, access_log: bool) -> None:
+    """Run a service's app factory (`module:function`) until SIGTERM or SIGINT."""
+    config = uvicorn.Config(app, factory=True, host=host, port=port, log_config=None, access_log=access_log,
+                            timeout_graceful_shutdown=8, lifespan="on")
+    Server(config).run()
 
 
 class Runtime:
