@@ -72,6 +72,11 @@ IDLE_POLL_SECONDS = (1.0, 4.0)
 # Sent rows are compared by their sent_at with a time taken on the lease holder's clock; this covers a replica's
 # clock running a little apart.
 CLOCK_MARGIN = timedelta(seconds=5)
+# Marks already confirmed as read by every group are confirmed again (a round trip to the broker for each group's
+# commits and a write transaction) only this often while nothing new is published: an idle relay did both on each
+# check of the log. delivered_before then lags by at most this much, which after a lost log only means a few more
+# events sent again, and the inboxes drop those.
+RECONFIRM_SECONDS = 60.0
 
 
 def outbox_tables(metadata: MetaData, name: str = "outbox") -> tuple[Table, Table, Table]:
@@ -156,6 +161,7 @@ class OutboxRelay:
         self._checked_at = 0.0
         # Times at which the marks were as recorded, waiting for every consumer group to read past them.
         self._checkpoints: list[tuple[datetime, dict[Partition, Mark]]] = []
+        self._confirmed: tuple[dict[Partition, Mark], float] | None = None  # the last marks read by all, and when
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._drains = 0  # times publish_batch found the outbox drained: a backlog counted across one is stale
@@ -239,19 +245,25 @@ class OutboxRelay:
         if lost:
             return await self._recover(lost)
         self._known, self._checked_at = known, asyncio.get_running_loop().time()
-        if known and (not self._checkpoints or self._checkpoints[-1][1] != known):
+        if known and (not self._checkpoints or self._checkpoints[-1][1] != known) and not self._confirmed_lately(known):
             self._checkpoints.append((started, known))
         if self._checkpoints:
             await self._confirm_delivery()
         return 0
 
+    def _confirmed_lately(self, known: dict[Partition, Mark]) -> bool:
+        return (self._confirmed is not None and self._confirmed[0] == known
+                and asyncio.get_running_loop().time() - self._confirmed[1] < RECONFIRM_SECONDS)
+
     async def _confirm_delivery(self) -> None:
         committed = await self.broker_log.committed(p for _, marks in self._checkpoints for p in marks)
-        read = [at for at, marks in self._checkpoints if read_by_all(marks, committed)]
+        read = [(at, marks) for at, marks in self._checkpoints if read_by_all(marks, committed)]
         if not read:
             return
-        self._checkpoints = [(at, marks) for at, marks in self._checkpoints if at > read[-1]]
-        before = read[-1] - self.clock_margin
+        self._confirmed = read[-1][1], asyncio.get_running_loop().time()
+        read_at = read[-1][0]
+        self._checkpoints = [(at, marks) for at, marks in self._checkpoints if at > read_at]
+        before = read_at - self.clock_margin
         async with self.database.transaction(first=True) as session:
             await session.execute(update(self.lease).where(
                 self.lease.c.id == 1,
@@ -277,6 +289,7 @@ class OutboxRelay:
                     self.service, ", ".join(topics), len(lost), count,
                     delivered_before.isoformat() if delivered_before else "the start")
         self._known, self._checked_at, self._checkpoints = {}, asyncio.get_running_loop().time(), []
+        self._confirmed = None
         self.notify()
         return count
 
@@ -335,7 +348,7 @@ class OutboxRelay:
         self._lease_until = asked + self.lease_seconds if held else 0.0
         if not held:
             # Another relay may publish meanwhile: what this one knew of the log is stale once it holds it again.
-            self._known, self._checkpoints = None, []
+            self._known, self._checkpoints, self._confirmed = None, [], None
 
     async def _release_lease(self) -> None:
         self._held(False, 0.0)

@@ -42,8 +42,7 @@ class WaitingLists:
 
     async def settle(self) -> None:
         try:
-            rates = await service.load_rate_book(self.database)
-            await service.settle_waiting_lists(self.database, self.clock, rates, self.backdate_months)
+            await service.settle_waiting_lists(self.database, self.clock, self.backdate_months)
         except Exception as exc:  # the database may be away: the next round tries again
             log.warning("subsidy: settling the waiting lists failed (%s)", type(exc).__name__)
 

@@ -366,15 +366,18 @@ async def fund_waiting_lists(database: Database, clock: Clock, rates: RateBook, 
     return plan
 
 
-async def settle_waiting_lists(database: Database, clock: Clock, rates: RateBook, backdate_months: int) -> Plan:
+async def settle_waiting_lists(database: Database, clock: Clock, backdate_months: int) -> Plan:
     """What the clock decides: whoever still waits in a fiscal year that has ended is denied (fiscal_year_ended),
     and any waiting list a budget can now cover is funded."""
     async with database.reading() as session:
         ended = await repository.waiters_before(session, clock.today().year)
         fundable = await repository.fundable_lists(session)
+        # Only when there is something to do: this runs every few seconds, most often with nobody waiting. Nor a
+        # write transaction for nothing: on SQLite it would queue the writers.
+        rates = await repository.rate_book(session) if ended or fundable else None
     plan = Plan()
-    if not ended and not fundable:
-        return plan  # no write transaction every few seconds for nothing: on SQLite it would queue the writers
+    if rates is None:
+        return plan
     for attempt in range(1, ATTEMPTS + 1):
         try:
             async with database.transaction() as session:
