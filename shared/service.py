@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_SECONDS = 8.0
 LAG_INTERVAL_SECONDS = 5.0
+LAG_TIMEOUT_SECONDS = 2.0
 WAL_CHECK_SECONDS = 5.0
 
 
@@ -158,9 +159,12 @@ class Runtime:
         self._every(LAG_INTERVAL_SECONDS, self._report_lag, "lag")
 
     async def _report_lag(self) -> None:
+        # A gauge is not worth holding up a stop for: asked of a broker that has just gone away, the look-up waited
+        # out the whole request timeout, and a service stopping at that moment took its full grace to stop.
         for consumer in self.consumers:
             with contextlib.suppress(Exception):
-                await consumer.lag()
+                async with asyncio.timeout(LAG_TIMEOUT_SECONDS):
+                    await consumer.lag()
 
     async def _keep_wal_bounded(self, databases: list[Database]) -> None:
         for database in databases:
@@ -176,6 +180,8 @@ class Runtime:
         if self._tasks:
             done, pending = await asyncio.wait(self._tasks, timeout=SHUTDOWN_GRACE_SECONDS)
             for task in pending:
+                log.warning("%s: task %s still running %.0f s after the stop; cancelling it", self.name,
+                            task.get_name(), SHUTDOWN_GRACE_SECONDS)
                 task.cancel()
             for task in done:
                 if not task.cancelled() and task.exception() is not None:
