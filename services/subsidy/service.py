@@ -372,12 +372,12 @@ async def settle_waiting_lists(database: Database, clock: Clock, backdate_months
     async with database.reading() as session:
         ended = await repository.waiters_before(session, clock.today().year)
         fundable = await repository.fundable_lists(session)
-        # Only when there is something to do: this runs every few seconds, most often with nobody waiting. Nor a
-        # write transaction for nothing: on SQLite it would queue the writers.
-        rates = await repository.rate_book(session) if ended or fundable else None
+        if not ended and not fundable:
+            # The usual case, every few seconds: no rate book to read, and no write transaction for nothing (on
+            # SQLite it would queue the writers).
+            return Plan()
+        rates = await repository.rate_book(session)
     plan = Plan()
-    if rates is None:
-        return plan
     for attempt in range(1, ATTEMPTS + 1):
         try:
             async with database.transaction() as session:
