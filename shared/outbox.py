@@ -67,8 +67,9 @@ REPUBLISHED = Counter("paritrana_outbox_republished_total",
 # How often an idle relay asks the broker whether its log is still the one it published to, and how far the
 # consumer groups have read. A busy relay learns of a new log from the first acknowledgement in it.
 LOG_CHECK_SECONDS = 5.0
-# An idle relay's outbox polls, from the first to the longest gap, doubling while they find nothing.
-IDLE_POLL_SECONDS = (1.0, 4.0)
+# An idle relay's outbox polls, from the first to the longest gap, doubling while they find nothing. The longest is
+# the log check's period, so that an idle relay wakes once for both.
+IDLE_POLL_SECONDS = (1.0, LOG_CHECK_SECONDS)
 # Sent rows are compared by their sent_at with a time taken on the lease holder's clock; this covers a replica's
 # clock running a little apart.
 CLOCK_MARGIN = timedelta(seconds=5)
@@ -165,6 +166,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._drains = 0  # times publish_batch found the outbox drained: a backlog counted across one is stale
+        self._idle = False  # set while the relay waits after a round that found nothing to publish
         database.on_events_committed(self.notify)
 
     def notify(self) -> None:
@@ -201,7 +203,11 @@ class OutboxRelay:
                 # A commit in this process wakes the relay at once; the polls find rows committed by other
                 # processes (the operators' commands, another replica), so they back off but stay bounded, and
                 # never past the next check of the broker's log.
-                await self._sleep(max(self.poll_seconds, min(idle, self._next_log_check())))
+                self._idle = True
+                try:
+                    await self._sleep(max(self.poll_seconds, min(idle, self._next_log_check())))
+                finally:
+                    self._idle = False
                 idle = min(2 * idle, IDLE_POLL_SECONDS[1])
         # Finish with whatever was enqueued before the stop, if the broker takes it quickly.
         try:
@@ -238,9 +244,13 @@ class OutboxRelay:
         some consumer group may not have read, and return how many rows that was. If it is, move delivered_before
         on as far as every consumer group has read."""
         started = datetime.now(UTC)
-        async with self.database.reading() as session:
-            known = {(r.topic, r.partition): Mark(r.first_offset, r.last_offset)
-                     for r in (await session.execute(select(self.marks))).all()}
+        if self._known is not None:
+            # Held since the marks were last read: this relay wrote every mark since, and kept them.
+            known = dict(self._known)
+        else:
+            async with self.database.reading() as session:
+                known = {(r.topic, r.partition): Mark(r.first_offset, r.last_offset)
+                         for r in (await session.execute(select(self.marks))).all()}
         lost = lost_at_end(known, await self.broker_log.ends())
         if lost:
             return await self._recover(lost)
@@ -288,22 +298,24 @@ class OutboxRelay:
                     "partition(s) end before what was published); sending again the %d events sent since %s",
                     self.service, ", ".join(topics), len(lost), count,
                     delivered_before.isoformat() if delivered_before else "the start")
-        self._known, self._checked_at, self._checkpoints = {}, asyncio.get_running_loop().time(), []
-        self._confirmed = None
+        # The marks of the other topics stay: the next round reads them again and asks the broker about them.
+        self._known, self._checkpoints, self._confirmed = None, [], None
         self.notify()
         return count
 
     async def _watch_backlog(self) -> None:
-        """Count the unsent rows every few seconds, whatever the relay is doing (a send to a frozen broker blocks it
+        """Count the unsent rows every few seconds while the relay is at work (a send to a frozen broker blocks it
         for the request timeout): the gauge behind the alert on a backlog that keeps growing. publish_batch sets it
         to 0 at once when it drains the outbox, so a drained service never shows a stale backlog; a count begun
-        before such a drain is dropped, not set over it."""
+        before such a drain is dropped, not set over it. While the relay waits after finding nothing, the backlog is
+        the 0 it found, or rows it will find at its next poll: nothing to count."""
         while not self._stopping.is_set():
             try:
                 drains = self._drains
-                counted = await backlog(self.database, self.outbox)
-                if drains == self._drains:
-                    OUTBOX_BACKLOG.labels(self.service).set(counted)
+                if not self._idle:
+                    counted = await backlog(self.database, self.outbox)
+                    if drains == self._drains:
+                        OUTBOX_BACKLOG.labels(self.service).set(counted)
             except Exception:
                 pass
             with contextlib.suppress(asyncio.TimeoutError):
@@ -345,9 +357,11 @@ class OutboxRelay:
         return held
 
     def _held(self, held: bool, asked: float) -> None:
+        # A lease this relay let run out may have been another relay's since.
+        lapsed = asked >= self._lease_until
         self._lease_until = asked + self.lease_seconds if held else 0.0
-        if not held:
-            # Another relay may publish meanwhile: what this one knew of the log is stale once it holds it again.
+        if not held or lapsed:
+            # Another relay may have published meanwhile: what this one knew of the log is stale.
             self._known, self._checkpoints, self._confirmed = None, [], None
 
     async def _release_lease(self) -> None:

@@ -237,3 +237,40 @@ async def test_a_restart_of_the_broker_with_everything_read_sends_nothing_again(
 async def _marks_cleared(database, marks) -> bool:
     async with database.reading() as session:
         return (await session.execute(select(func.count()).select_from(marks))).scalar_one() == 0
+
+
+async def test_a_relay_whose_lease_ran_out_reads_the_marks_another_relay_left(isolated_broker, database_url,
+                                                                               tmp_path):
+    """A relay keeps what it knows of the broker's log while it holds the lease; once the lease has run out another
+    relay may have published, so on taking it again the first one reads the marks from the database."""
+    settings = Settings(kafka_bootstrap_servers=isolated_broker.bootstrap_servers, data_dir=tmp_path)
+    await ensure_topics(settings)
+    database, outbox, lease, marks = await outbox_database(database_url)
+    producers = [EventProducer(settings, "enrolment") for _ in range(2)]
+    first, second = (OutboxRelay(database, outbox, lease, marks, p, "enrolment", lease_seconds=1.0)
+                     for p in producers)
+    for p in producers:
+        await p.start()
+    try:
+        await enqueue_events(database, outbox, 10)
+        assert await first._round() == 10
+        await first.check_log()
+        await asyncio.sleep(1.2)  # the first relay's lease runs out
+
+        await enqueue_events(database, outbox, 10)
+        assert await second._round() == 10
+        await second._release_lease()
+        async with database.reading() as session:
+            recorded = {(r.topic, r.partition): (r.first_offset, r.last_offset)
+                        for r in (await session.execute(select(marks))).all()}
+
+        assert await first._round() == 0
+        assert first._known is not None
+        assert {p: (m.first_offset, m.last_offset) for p, m in first._known.items()} == recorded, \
+            "the relay kept what it knew before its lease ran out"
+    finally:
+        for relay in (first, second):
+            await relay.broker_log.close()
+        for p in producers:
+            await p.stop()
+        await database.dispose()
