@@ -14,7 +14,7 @@ from services.award import service
 from services.award.producers import IndicatorsPublisher
 from shared.database import Database
 from shared.events import IndicatorsUpdated, InvalidEvent, parse_event
-from shared.kafka import Backoff, Consumed, start_with_backoff
+from shared.kafka import FETCHER_IDLE_WAKE_MS, Backoff, Consumed, start_with_backoff
 from shared.settings import Settings
 from shared.topics import INDICATORS
 
@@ -105,7 +105,7 @@ class IndicatorsFeed:
     async def _tail(self) -> None:
         consumer: AIOKafkaConsumer = await start_with_backoff(lambda: AIOKafkaConsumer(
             bootstrap_servers=self.settings.bootstrap_servers, group_id=None, enable_auto_commit=False,
-            auto_offset_reset="latest", fetch_max_wait_ms=100,
+            auto_offset_reset="latest", fetch_max_wait_ms=100, consumer_timeout_ms=FETCHER_IDLE_WAKE_MS,
             client_id=f"{self.settings.kafka_client_prefix}-award-feed"), "award indicators feed", self._stopping)
         try:
             await consumer.topics()

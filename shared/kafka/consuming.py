@@ -63,6 +63,9 @@ BUSY_FETCH_WAIT_MS = 500
 QUIET_FETCH_WAIT_MS = 3000
 QUIET_AFTER_SECONDS = 10.0
 BUSY_POLL_MS = 1000
+# How often aiokafka's fetcher wakes with nothing to do (its consumer_timeout_ms, default 200 ms). A fetch's answer, a
+# poll taking records, a resumed partition and a rebalance each wake it at once anyway.
+FETCHER_IDLE_WAKE_MS = 5000
 
 
 class Rebalances(ConsumerRebalanceListener):
@@ -120,9 +123,7 @@ class EventConsumer:
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=max(100, self.settings.kafka_session_timeout_ms // 6),
             fetch_max_wait_ms=BUSY_FETCH_WAIT_MS,
-            # aiokafka's fetcher also wakes this often with nothing to do (default 200 ms); a fetch's answer, a
-            # poll taking records and a rebalance each wake it at once anyway.
-            consumer_timeout_ms=1000,
+            consumer_timeout_ms=FETCHER_IDLE_WAKE_MS,
         )
         consumer.subscribe(self.topics, listener=self.rebalances)
         return consumer
@@ -311,6 +312,15 @@ class EventConsumer:
         messages = records[TopicPartition(c.topic, c.partition)]
         return next(m for m in messages if m.offset == c.offset)
 
+    def _ends_fetched(self, assigned: list[TopicPartition]) -> bool:
+        """Whether the last fetches tell where every partition ends, so the lag needs no question of its own: true of
+        a quiet consumer, whose long fetches find nothing and bring each partition's high watermark every few
+        seconds. A busy one may hold fetched records unread, and fetches nothing new meanwhile: a handler that hangs
+        would then show a lag that stopped growing."""
+        assert self._consumer is not None
+        return self.fetch_wait_ms == QUIET_FETCH_WAIT_MS and all(
+            self._consumer.highwater(tp) is not None for tp in assigned)
+
     async def lag(self) -> dict[tuple[str, int], int]:
         """Messages per assigned partition not yet committed by this group."""
         if self._consumer is None or not self.running:
@@ -318,7 +328,9 @@ class EventConsumer:
         if self._committed_rebalances != self.rebalances.count:
             self._committed, self._committed_rebalances = {}, self.rebalances.count
         assigned = list(self._consumer.assignment())
-        ends = await self._consumer.end_offsets(assigned) if assigned else {}
+        ends: dict[TopicPartition, int] = {}
+        if assigned and not self._ends_fetched(assigned):
+            ends = await self._consumer.end_offsets(assigned)
         result = {}
         for tp in assigned:
             end = partition_end(self._consumer, tp, ends.get(tp, 0))
