@@ -333,7 +333,8 @@ async def audit_page(database: Database, region_code: str | None, action: str | 
 
 KEY_ACTION_SOURCES = ("enrolment", "subsidy", "award")
 KEY_ACTIONS_PAGE = 500
-KEY_ACTIONS_EVERY_SECONDS = 15.0
+# The Audit page copies before it shows the trail, so the background copy only keeps the trail whole meanwhile.
+KEY_ACTIONS_EVERY_SECONDS = 60.0
 
 
 def _copied(action: dict[str, Any]) -> dict[str, Any]:

@@ -256,6 +256,10 @@ async def waiters_for(session: AsyncSession, budget_keys: Iterable[tuple[str, in
         select(*_WAITER).where(or_(*clauses)).order_by(waiting.c.id))).all()]
 
 
+async def anyone_waits(session: AsyncSession) -> bool:
+    return (await session.execute(select(waiting.c.id).limit(1))).first() is not None
+
+
 async def waiters_before(session: AsyncSession, fiscal_year: int) -> list[Waiter]:
     """Everyone still waiting in a fiscal year before this one: their years are over."""
     return [Waiter(*r) for r in (await session.execute(

@@ -370,11 +370,12 @@ async def settle_waiting_lists(database: Database, clock: Clock, backdate_months
     """What the clock decides: whoever still waits in a fiscal year that has ended is denied (fiscal_year_ended),
     and any waiting list a budget can now cover is funded."""
     async with database.reading() as session:
+        if not await repository.anyone_waits(session):
+            return Plan()  # the usual case, every few seconds: one query
         ended = await repository.waiters_before(session, clock.today().year)
         fundable = await repository.fundable_lists(session)
         if not ended and not fundable:
-            # The usual case, every few seconds: no rate book to read, and no write transaction for nothing (on
-            # SQLite it would queue the writers).
+            # No rate book to read, and no write transaction for nothing (on SQLite it would queue the writers).
             return Plan()
         rates = await repository.rate_book(session)
     plan = Plan()
