@@ -288,7 +288,9 @@ def demo(seed: int, rate: float, duration: float | None, key: str | None) -> Non
 @click.option("--kits", type=click.IntRange(1), default=None, help="Concurrent field kits, batches of 500 [4].")
 @click.option("--singles", type=click.IntRange(1), default=None, help="Partner-app scenario size [5000].")
 @click.option("--clients", type=click.IntRange(1), default=None, help="Concurrent partner-app clients [32].")
-@click.option("--rate", type=float, default=None, help="Mixed scenario's offered registrations per second [1000].")
+@click.option("--rate", type=float, default=None,
+              help="Mixed scenario's offered registrations per second [half the sustained end-to-end rate measured "
+                   "before it, or 1000].")
 @click.option("--mixed-seconds", type=float, default=None, help="Mixed scenario's duration [30].")
 @click.option("--drain-timeout", type=float, default=None,
               help="Seconds each scenario waits for the pipeline to catch up after its intake [300]; raise it for "

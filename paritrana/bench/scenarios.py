@@ -15,6 +15,7 @@ import httpx
 from paritrana.bench.probes import PipelineWatch, StreamWatch
 from paritrana.bench.processes import ProcessMonitor, ProcessSample
 from paritrana.client import ApiError, AsyncClient
+from shared.kafka.consuming import QUIET_AFTER_SECONDS
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
@@ -289,9 +290,10 @@ async def peer(apps: list[AsyncClient], peer_pid: int, items: list[dict[str, Any
     }
 
 
-async def idle(pids: dict[str, int], seconds: float, settle: float = 3.0) -> dict[str, Any]:
-    """Each process's CPU while nothing is sent and nothing is scraped for `seconds`, after `settle` seconds for
-    the last coalesced updates and commits to go out."""
+async def idle(pids: dict[str, int], seconds: float, settle: float = QUIET_AFTER_SECONDS + 3) -> dict[str, Any]:
+    """Each process's CPU while nothing is sent and nothing is scraped for `seconds`, after `settle` seconds: for
+    the last coalesced updates and commits to go out, and for the consumers to find nothing long enough to fetch at
+    their quiet pace (shared.kafka.consuming), as a stack that has stopped being used does."""
     await asyncio.sleep(settle)
     monitor = ProcessMonitor(pids, interval=seconds)  # one RSS sample at the start: the bench stays quiet too
     monitor.start()

@@ -111,4 +111,5 @@ def test_raw_limits_replays_and_consistency_cover_the_same_events(result: dict) 
     assert result["projections"]["kpps_wave_minutes"] > 0
     assert set(result["targets"]) >= {"batch_intake", "single_intake", "latency_p99", "replay_1m", "memory",
                                       "kpps_wave", "batch_vs_raw_insert", "singles_vs_peer",
-                                      "decisions_vs_raw_kafka", "idle", "award_cpu_per_single"}
+                                      "decisions_vs_raw_kafka", "idle", "award_cpu_per_single",
+                                      "latency_p99_at_half_sustained"}
