@@ -32,9 +32,36 @@ def freeze_loaded() -> None:
     gc.freeze()
 
 
-async def full_pass() -> None:
-    """A full pass, which a service schedules every PARITRANA_GC_FULL_COLLECTION_SECONDS. Counts fall as fast as
-    they rise when reference counting frees an object, so with these thresholds a steady service almost never
-    reaches a full pass, and cyclic garbage that had lived long enough to reach the oldest generation stayed for
-    good."""
-    gc.collect()
+# A scheduled full pass is skipped while the collector's young count stays under this many net allocations and no
+# young pass ran: cyclic garbage is never freed by reference counting, so it stays in that count until a pass, and
+# a quiet service has at most this many objects of it waiting. At most LONGEST_SKIP passes in a row are skipped, for
+# garbage made of objects that were already old (they are not in the count).
+QUIET_ALLOCATIONS = 5_000
+LONGEST_SKIP = 9
+
+
+class FullPasses:
+    """The full passes a service schedules every PARITRANA_GC_FULL_COLLECTION_SECONDS.
+
+    Counts fall as fast as they rise when reference counting frees an object, so with these thresholds a steady
+    service almost never reaches a full pass by itself, and cyclic garbage that had lived long enough to reach the
+    oldest generation stayed for good. A full pass walks every object the process keeps (after a load, caches and
+    pools of tens of thousands), so an idle stack spent a quarter of its CPU on passes that found nothing new to
+    look at: a quiet service skips them, up to LONGEST_SKIP in a row."""
+
+    def __init__(self) -> None:
+        self._young_passes = _young_passes()
+        self._skipped = 0
+
+    async def __call__(self) -> None:
+        quiet = _young_passes() == self._young_passes and gc.get_count()[0] < QUIET_ALLOCATIONS
+        if quiet and self._skipped < LONGEST_SKIP:
+            self._skipped += 1
+            return
+        gc.collect()
+        self._skipped = 0
+        self._young_passes = _young_passes()
+
+
+def _young_passes() -> int:
+    return int(gc.get_stats()[0]["collections"])

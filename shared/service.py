@@ -144,7 +144,7 @@ class Runtime:
         if on_sqlite:
             self._every(WAL_CHECK_SECONDS, functools.partial(self._keep_wal_bounded, on_sqlite), "wal")
         if self.settings.gc_full_collection_seconds > 0:
-            self._every(self.settings.gc_full_collection_seconds, garbage_collection.full_pass, "gc")
+            self._every(self.settings.gc_full_collection_seconds, garbage_collection.FullPasses(), "gc")
 
     def _every(self, seconds: float, action: Callable[[], Awaitable[None]], name: str) -> None:
         self._tasks.append(asyncio.create_task(every(seconds, action, self._stopping), name=f"{self.name}-{name}"))
