@@ -5,14 +5,24 @@ import threading
 import time
 
 import httpx
+import pytest
 import uvicorn
 from fastapi import FastAPI
+from sse_starlette.sse import AppStatus
 
 from shared.service import Server
 from tests.support import free_port
 
 
-def test_a_stop_signal_ends_the_server_without_waiting_for_its_next_tick():
+@pytest.fixture
+def sse_streams_restored():
+    """sse-starlette hooks uvicorn's handle_exit and then ends every stream of the process for good: without this,
+    award's stream tests that run after this one in the same process would get no snapshot."""
+    yield
+    AppStatus.should_exit = False
+
+
+def test_a_stop_signal_ends_the_server_without_waiting_for_its_next_tick(sse_streams_restored):
     app = FastAPI()
 
     @app.get("/ping")
