@@ -107,8 +107,9 @@ class Settings(BaseSettings):
     # --- award (services/award) ---
     # The indicator definitions and composite weights (DHIS2-style YAML); unset means the shipped defaults.
     award_indicators_path: Path | None = None
-    # Coalescing window: at most one indicators.updated per region per this many seconds under load.
-    award_publish_interval_seconds: float = 1.0
+    # Coalescing window: at most one indicators.updated per region per this many seconds under load. A region's
+    # update waits up to this long behind its last one, which is most of its way to the dashboard under load.
+    award_publish_interval_seconds: float = 0.5
     # Seconds between SSE heartbeat comments, so proxies keep an idle stream open.
     award_stream_heartbeat_seconds: float = 15.0
     # A caught-up consumer polls a few events at a time whatever the cap, so a grant still reaches the stream within
