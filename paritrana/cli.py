@@ -289,8 +289,8 @@ def demo(seed: int, rate: float, duration: float | None, key: str | None) -> Non
 @click.option("--singles", type=click.IntRange(1), default=None, help="Partner-app scenario size [5000].")
 @click.option("--clients", type=click.IntRange(1), default=None, help="Concurrent partner-app clients [32].")
 @click.option("--rate", type=float, default=None,
-              help="Mixed scenario's offered registrations per second [half the sustained end-to-end rate measured "
-                   "before it, or 1000].")
+              help="Mixed scenario's offered registrations per second [half the end-to-end rate its mix sustains: "
+                   "the singles' rate measured before it, else the kits', else 1000].")
 @click.option("--mixed-seconds", type=float, default=None, help="Mixed scenario's duration [30].")
 @click.option("--drain-timeout", type=float, default=None,
               help="Seconds each scenario waits for the pipeline to catch up after its intake [300]; raise it for "

@@ -156,6 +156,9 @@ def table(result: dict[str, Any], console: Console | None = None) -> None:
     kpps = result["projections"]
     limits.add_row("KPPS wave (5.74 M) projected", _n(kpps.get("kpps_wave_minutes"), 1) + " min",
                    f"at the sustained {_n(kpps.get('sustained_per_second'))}/s")
+    if (mixed := scenarios.get("mixed_rate")) and kpps.get("mixed_sustained_per_second"):
+        limits.add_row("mixed: sustained / offered", f"{_n(kpps['mixed_sustained_per_second'])} / "
+                       f"{_n(mixed.get('offered_rate'))}/s", "the singles' rate; latency judged at half")
     console.print(limits)
     check = result.get("consistency", {})
     console.print(f"consistency: {check.get('summary', '-')}")

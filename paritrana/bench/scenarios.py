@@ -211,8 +211,13 @@ async def partner_apps(ctx: Context, items: list[dict[str, Any]], clients: int) 
     return await _measured(ctx, "partner_apps", drive)
 
 
+# The mixed scenario's share of registrations sent in field-kit batches; the rest go as partner apps' singles.
+MIXED_BATCH_SHARE = 0.6
+
+
 async def mixed_rate(ctx: Context, items: list[dict[str, Any]], rate: float, kits: int,
-                     batch_share: float = 0.6, tick: float = 0.05, max_in_flight: int = 512) -> dict[str, Any]:
+                     batch_share: float = MIXED_BATCH_SHARE, tick: float = 0.05,
+                     max_in_flight: int = 512) -> dict[str, Any]:
     """An offered `rate` of registrations per second for len(items)/rate seconds, whatever the answers: every tick,
     the registrations due go out, `batch_share` of them in a batch from the next kit and the rest as singles.
     Latency runs from each POST's 2xx to the award stream showing its region's decided count reaching it."""
