@@ -248,8 +248,8 @@ class EventConsumer:
         consumer = self._consumer
         assert consumer is not None  # started before the first poll
         for tp in consumer.assignment():
-            end = consumer.highwater(tp)
-            if end is not None and await consumer.position(tp) > end:
+            end = consumer.highwater(tp) if self._holds(tp) else None
+            if end is not None and await consumer.position(tp) > end and self._holds(tp):
                 log.warning("%s: %s[%d] is past the end of a new log; reading it from the start", self.service,
                             tp.topic, tp.partition)
                 await consumer.seek_to_beginning(tp)
@@ -267,6 +267,8 @@ class EventConsumer:
         assert consumer is not None  # started before the first poll
         for tp in self._uncommitted & consumer.assignment():
             committed = await consumer.committed(tp)
+            if not self._holds(tp):
+                continue
             if committed is None:
                 await consumer.seek_to_beginning(tp)
             else:
@@ -314,6 +316,13 @@ class EventConsumer:
         messages = records[TopicPartition(c.topic, c.partition)]
         return next(m for m in messages if m.offset == c.offset)
 
+    def _holds(self, tp: TopicPartition) -> bool:
+        """Whether this member still holds a partition. Asked again after every await that talks to the broker: a
+        rebalance may take the partition meanwhile, and aiokafka then refuses highwater(), position() and seek() on
+        it (a failed assertion, not a Kafka error)."""
+        assert self._consumer is not None
+        return tp in self._consumer.assignment()
+
     def _ends_fetched(self, assigned: list[TopicPartition]) -> bool:
         """Whether the last fetches tell where every partition ends, so the lag needs no question of its own: true of
         a quiet consumer, whose long fetches find nothing and bring each partition's high watermark every few
@@ -335,6 +344,8 @@ class EventConsumer:
             ends = await self._consumer.end_offsets(assigned)
         result = {}
         for tp in assigned:
+            if not self._holds(tp):
+                continue  # moved to another member while this asked the broker
             end = partition_end(self._consumer, tp, ends.get(tp, 0))
             committed = self._committed.get(tp)
             if committed is None:  # a commit made while asking is newer than the answer

@@ -330,3 +330,40 @@ async def test_a_quiet_consumer_fetches_less_often_and_still_reads_the_first_eve
     await consumer.stop()
     await task
     await producer.stop()
+
+
+async def test_the_lag_asked_while_a_rebalance_takes_partitions_away_reports_only_what_is_held(isolated_broker,
+                                                                                               tmp_path):
+    """Seen once in a clean-clone run of the two-member subsidy test: asking the lag awaits the broker, a second
+    member joined meanwhile, and aiokafka refused the high watermark of a partition the first no longer held
+    ("Partition is not assigned"). Here the first member asks without pause while the second joins."""
+    settings = settings_for(isolated_broker, tmp_path)
+    producer, _ = await registrations_on_the_topic(settings, "award", 20)
+    group = f"g-{uuid.uuid4()}"
+
+    async def handler(batch: list[Consumed]) -> None:
+        return None
+
+    first = EventConsumer(settings, "award", [WORKERS.name], handler, group_id=group, producer=producer)
+    second = EventConsumer(settings, "award", [WORKERS.name], handler, group_id=group, producer=producer)
+    tasks = [asyncio.create_task(first.run())]
+    try:
+        await eventually(lambda: caught_up([first]), timeout=30)
+        held_alone = len(first._consumer.assignment())
+        tasks.append(asyncio.create_task(second.run()))
+        asked = 0
+        while not (second._consumer and second._consumer.assignment()
+                   and len(first._consumer.assignment()) < held_alone):
+            lag = await first.lag()
+            asked += 1
+            assert all(value == 0 for value in lag.values())
+        assert asked > 1
+        # Afterwards each member reports exactly the partitions it holds.
+        await eventually(lambda: caught_up([first, second]), timeout=30)
+        for member in (first, second):
+            assert {(tp.topic, tp.partition) for tp in member._consumer.assignment()} == set(await member.lag())
+    finally:
+        for member in (first, second):
+            await member.stop()
+        await asyncio.gather(*tasks)
+        await producer.stop()
