@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Iterable
 
@@ -36,6 +37,11 @@ SOURCE = "/paritrana/award"
 ROUNDS_PER_INTERVAL = 5
 # How often the publisher asks the broker whether award.indicators still holds what it published.
 LOG_CHECK_SECONDS = 5.0
+# A province and the nation change with every registration under them, so under load they are due at every
+# interval, and a round that publishes one adds up its whole province, or every regency for the nation. They go out
+# at most once per this many intervals, a regency or city once per interval: its own registrations reach the
+# dashboard as soon, in rounds that cost less.
+ROLL_UP_INTERVALS = 2
 
 
 def update_of(board: Board, region_code: str, clock: Clock) -> IndicatorsUpdated | None:
@@ -108,9 +114,9 @@ class IndicatorsPublisher:
                 await self._sleep(None)
                 continue
             now = time.monotonic()
-            due = {k for k in self._pending if self._last.get(k, -self.interval) + self.interval <= now}
+            due = {k for k in self._pending if self._next(k) <= now}
             if not due:
-                await self._sleep(min(self._last[k] + self.interval for k in self._pending) - now)
+                await self._sleep(min(self._next(k) for k in self._pending) - now)
                 continue
             self._pending -= due
             try:
@@ -127,6 +133,14 @@ class IndicatorsPublisher:
             for key in due:
                 self._last[key] = now
             await self._rest(now + self.round_gap - time.monotonic())
+
+    def _next(self, key: tuple[int, str]) -> float:
+        """When a region may next be published: an interval after its last update, two for a province or the
+        nation."""
+        last = self._last.get(key)
+        if last is None:
+            return -math.inf
+        return last + self.interval * (1 if len(key[1]) == 5 else ROLL_UP_INTERVALS)
 
     async def _rest(self, seconds: float) -> None:
         """Between rounds, woken only by stop. Each round computes a board from every region's facts, and under a

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer
 
 from services.award.app import create_app
 from services.award.domain import parse_config
+from services.award.producers import ROLL_UP_INTERVALS
 from shared.access import AccessStore
 from shared.access.keys import key_id_of
 from shared.events import parse_event
@@ -321,7 +322,8 @@ async def test_a_grant_reaches_the_stream_within_a_second_and_the_compacted_topi
             regency = next(r for r in snapshot["regions"] if r["region_code"] == live)
             assert regency["counts"]["active"] == 2 and regency["name"] == AREAS[backend]["live_name"]
 
-        # A burst in one region is coalesced: at most one update per region per second.
+        # A burst in one region is coalesced: at most one update per interval for the regency, and one per two
+        # intervals for its province, which adds up all its regencies.
         burst = [envelope(Worker(live).granted(at(21))) for _ in range(60)]
         async with client.stream("GET", "/v1/stream", params={"province": province}) as response:
             reader = SseReader(response)
@@ -330,13 +332,19 @@ async def test_a_grant_reaches_the_stream_within_a_second_and_the_compacted_topi
             for start in range(0, 60, 10):
                 await publish(producer, burst[start:start + 10])
                 await asyncio.sleep(0.1)
-            updates = []
-            while not updates or updates[-1]["counts"]["active"] < 62:
+            updates, province_updates = [], []
+            while not updates or updates[-1]["counts"]["active"] < 62 or \
+                    not province_updates or province_updates[-1]["counts"]["active"] < 62:
                 event, _, update = await reader.next(timeout=5)
                 if event == "indicators" and update["region_code"] == live:
                     updates.append(update)
+                elif event == "indicators" and update["region_code"] == province:
+                    province_updates.append(update)
             elapsed = time.monotonic() - started
-            assert len(updates) <= elapsed / settings.award_publish_interval_seconds + 1, (len(updates), elapsed)
+            interval = settings.award_publish_interval_seconds
+            assert len(updates) <= elapsed / interval + 1, (len(updates), elapsed)
+            assert len(province_updates) <= elapsed / (ROLL_UP_INTERVALS * interval) + 1, (len(province_updates),
+                                                                                            elapsed)
 
         # Each published update also replaces the day's snapshot, the history the region's charts draw.
         async def snapshot_caught_up() -> list | None:
