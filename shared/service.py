@@ -29,6 +29,7 @@ from shared.clock import Clock
 from shared.database import Database
 from shared.http import BodyGuard, ErrorBody, HttpProblem, install_error_handlers
 from shared.kafka import EventConsumer, EventProducer, Handler
+from shared.kafka.consuming import BUSY_FETCH_WAIT_MS
 from shared.observability import configure_logging, health_router
 from shared.settings import ServiceName, Settings
 from shared.vocabulary import IsoDateTime
@@ -127,9 +128,10 @@ class Runtime:
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = asyncio.Event()
 
-    def consume(self, topics: Sequence[str], handler: Handler, max_records: int = 500) -> EventConsumer:
+    def consume(self, topics: Sequence[str], handler: Handler, max_records: int = 500,
+                busy_fetch_wait_ms: int = BUSY_FETCH_WAIT_MS) -> EventConsumer:
         consumer = EventConsumer(self.settings, self.name, topics, handler, producer=self.producer,
-                                 max_records=max_records)
+                                 max_records=max_records, busy_fetch_wait_ms=busy_fetch_wait_ms)
         self.consumers.append(consumer)
         return consumer
 

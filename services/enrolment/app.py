@@ -22,6 +22,10 @@ from shared.topics import DECISIONS
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The field kit's built files (its sources and build are in field-kit/): served from the API's origin, so no CORS.
 FIELD_KIT = Path(__file__).parent / "static" / "kit"
+# Enrolment reads decisions only to show a registration's status to partner apps and field kits, which ask for it
+# again later; nothing waits on it the way the dashboard waits on award. Half a second between fetches while
+# decisions flow, instead of every consumer's tenth, spares the broker four empty fetches a second.
+STATUS_FETCH_WAIT_MS = 500
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -29,7 +33,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = Runtime("enrolment", settings, MIGRATIONS)
     relay = OutboxRelay(runtime.database, outbox, outbox_lease, outbox_marks, runtime.producer, "enrolment")
     runtime.add_worker(relay)
-    runtime.consume([DECISIONS.name], decisions_handler(runtime.database, runtime.clock))
+    runtime.consume([DECISIONS.name], decisions_handler(runtime.database, runtime.clock),
+                    busy_fetch_wait_ms=STATUS_FETCH_WAIT_MS)
     app = runtime.app([router, bpjs_router, key_actions_router(key_actions)], title="Paritrana enrolment",
                       description=DESCRIPTION, max_body_bytes=settings.enrolment_max_body_bytes,
                       upload_paths=[r"/v1/bpjs/results"])

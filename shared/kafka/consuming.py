@@ -60,7 +60,8 @@ INTEGRITY_RETRIES = 3
 # while events flow. A consumer that has found nothing for QUIET_AFTER_SECONDS asks for the longer wait (an idle stack
 # then fetches a thirtieth as often: the broker's and the services' largest idle cost), and goes back to the short one
 # with the first records it gets, so only the first event after a quiet spell pays it. The poll's own timeout
-# follows: it only sets how often an idle consumer wakes to look at its positions.
+# follows: it only sets how often an idle consumer wakes to look at its positions. A consumer nobody waits on may ask
+# for a longer busy wait (enrolment's status reader).
 BUSY_FETCH_WAIT_MS = 100
 QUIET_FETCH_WAIT_MS = 3000
 QUIET_AFTER_SECONDS = 10.0
@@ -95,8 +96,10 @@ class EventConsumer:
     """Polls batches, dead-letters what cannot be parsed or handled, and commits offsets after the handler."""
 
     def __init__(self, settings: Settings, service: str, topics: Sequence[str], handler: Handler, *,
-                 group_id: str | None = None, producer: EventProducer, max_records: int = 500) -> None:
+                 group_id: str | None = None, producer: EventProducer, max_records: int = 500,
+                 busy_fetch_wait_ms: int = BUSY_FETCH_WAIT_MS) -> None:
         self.settings, self.service, self.topics, self.handler = settings, service, list(topics), handler
+        self.busy_fetch_wait_ms = busy_fetch_wait_ms
         self.group_id = group_id or consumer_group(settings, service)
         self.producer = producer
         self.max_records = max_records
@@ -124,7 +127,7 @@ class EventConsumer:
             max_poll_interval_ms=600_000,
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=max(100, self.settings.kafka_session_timeout_ms // 6),
-            fetch_max_wait_ms=BUSY_FETCH_WAIT_MS,
+            fetch_max_wait_ms=self.busy_fetch_wait_ms,
             consumer_timeout_ms=FETCHER_IDLE_WAKE_MS,
         )
         consumer.subscribe(self.topics, listener=self.rebalances)
@@ -160,7 +163,7 @@ class EventConsumer:
         # getmany returns as soon as records arrive; the timeout only sets how often an idle consumer wakes (each
         # wake also checks its positions against the log's end), and stop() ends the wait at once.
         fetching = self._fetching = asyncio.ensure_future(
-            self._consumer.getmany(timeout_ms=BUSY_POLL_MS if self.fetch_wait_ms == BUSY_FETCH_WAIT_MS
+            self._consumer.getmany(timeout_ms=BUSY_POLL_MS if self.fetch_wait_ms == self.busy_fetch_wait_ms
                                    else QUIET_FETCH_WAIT_MS, max_records=self.max_records))
         try:
             records = await fetching
@@ -172,7 +175,7 @@ class EventConsumer:
             self._fetching = None
         if records:
             self._last_records = time.monotonic()
-            self.fetch_wait_ms = BUSY_FETCH_WAIT_MS
+            self.fetch_wait_ms = self.busy_fetch_wait_ms
             await self._process(records, rebalances)
         else:
             if time.monotonic() - self._last_records >= QUIET_AFTER_SECONDS:

@@ -5,6 +5,7 @@ import json
 import uuid
 
 import jsonschema
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared.broker import EmbeddedBroker
@@ -304,10 +305,11 @@ async def test_a_group_whose_commits_are_past_a_new_logs_end_reads_the_new_log_f
         await producer.stop()
 
 
+@pytest.mark.parametrize("busy_wait_ms", [consuming.BUSY_FETCH_WAIT_MS, 500])
 async def test_a_quiet_consumer_fetches_less_often_and_still_reads_the_first_event_after_the_quiet(
-        isolated_broker, tmp_path, monkeypatch):
+        isolated_broker, tmp_path, monkeypatch, busy_wait_ms):
     """An idle stack's largest cost was its consumers' empty fetches; a quiet consumer lets the broker hold each one
-    longer, and the first records put it back to the short wait."""
+    longer, and the first records put it back to its own busy wait (enrolment's status reader asks less often)."""
     monkeypatch.setattr(consuming, "QUIET_AFTER_SECONDS", 1.0)
     settings = settings_for(isolated_broker, tmp_path)
     producer, [first] = await registrations_on_the_topic(settings, "award", 1)
@@ -317,16 +319,16 @@ async def test_a_quiet_consumer_fetches_less_often_and_still_reads_the_first_eve
         handled.extend(c.event.id for c in batch)
 
     consumer = EventConsumer(settings, "award", [WORKERS.name], handler, group_id=f"g-{uuid.uuid4()}",
-                             producer=producer)
+                             producer=producer, busy_fetch_wait_ms=busy_wait_ms)
     task = asyncio.create_task(consumer.run())
     await eventually(lambda: handled == [first.id], timeout=30)
-    assert consumer.fetch_wait_ms == consuming.BUSY_FETCH_WAIT_MS
+    assert consumer.fetch_wait_ms == busy_wait_ms
     await eventually(lambda: consumer.fetch_wait_ms == consuming.QUIET_FETCH_WAIT_MS, timeout=15)
 
     later = new_event(sample_registered(), source="/test")
     await producer.publish([(later, "36.72")])
     await eventually(lambda: handled == [first.id, later.id], timeout=30)
-    assert consumer.fetch_wait_ms == consuming.BUSY_FETCH_WAIT_MS
+    assert consumer.fetch_wait_ms == busy_wait_ms
     await consumer.stop()
     await task
     await producer.stop()
