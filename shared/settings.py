@@ -107,7 +107,8 @@ class Settings(BaseSettings):
     # --- award (services/award) ---
     # The indicator definitions and composite weights (DHIS2-style YAML); unset means the shipped defaults.
     award_indicators_path: Path | None = None
-    # Coalescing window: at most one indicators.updated per region per this many seconds under load. A region's
+    # Coalescing window: at most one indicators.updated per regency or city per this many seconds under load (a
+    # province or the nation: per two, services.award.producers.ROLL_UP_INTERVALS). A region's
     # update waits up to this long behind its last one, which is most of its way to the dashboard under load.
     award_publish_interval_seconds: float = 0.5
     # Seconds between SSE heartbeat comments, so proxies keep an idle stream open.

@@ -1,5 +1,6 @@
 """What the award service publishes: ``indicators.updated`` snapshots to the compacted topic award.indicators, keyed
-by region code, coalesced to at most one per region per interval, with a daily snapshot kept for charts.
+by region code, coalesced to at most one per regency per interval (a province or the nation per two), with a daily
+snapshot kept for charts.
 
 The topic is filled again whenever it may have lost what was published: at every start, and whenever the broker's
 log turns out not to be the one published to (``shared.broker_log``), so that a new stream consumer always finds
