@@ -9,6 +9,7 @@ topics, and the aggregates come out the same; a batch changes the tallies by con
 from __future__ import annotations
 
 import ast
+import math
 import operator
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
@@ -190,13 +191,43 @@ def change(before: Iterable[ProjectedRegistration],
     return (Counter({k: v for k, v in tallies.items() if v}), Counter({k: v for k, v in daily.items() if v}))
 
 
-def published_regions(stored: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
+Region = tuple[int, str]  # (fiscal_year, region_code): one snapshot on award.indicators
+
+
+def published_regions(stored: Iterable[Region]) -> set[Region]:
     """The (fiscal_year, region) snapshots a change to these stored region codes alters: the region itself, its
     province and the nation."""
     out = set()
     for fiscal_year, code in stored:
         out.update({(fiscal_year, code), (fiscal_year, code[:2]), (fiscal_year, NATIONAL_CODE)})
     return out
+
+
+# A province and the nation change with every registration under them, so under load they are due at every
+# interval, and a round that publishes one adds up its whole province, or every regency for the nation. They go out
+# at most once per this many intervals, a regency or city once per interval: its own registrations reach the
+# dashboard as soon, in rounds that cost less.
+ROLL_UP_INTERVALS = 2
+
+
+def next_due(region: Region, last: dict[Region, float], interval: float) -> float:
+    """When a region may next be published: an interval after its last update, ROLL_UP_INTERVALS for a province
+    or the nation."""
+    published = last.get(region)
+    if published is None:
+        return -math.inf
+    return published + interval * (1 if len(region[1]) == 5 else ROLL_UP_INTERVALS)
+
+
+def due_regions(pending: set[Region], last: dict[Region, float], now: float, interval: float) -> set[Region]:
+    """The pending regions to publish now. A province or the nation takes with it the changed regions it adds up,
+    due or not: its board holds them anyway, and a dashboard never shows a province ahead of its own regencies."""
+    due = {region for region in pending if next_due(region, last, interval) <= now}
+    roll_ups = {region for region in due if len(region[1]) != 5}
+    if roll_ups:
+        due |= {(year, code) for year, code in pending
+                if (year, code[:2]) in roll_ups or (year, NATIONAL_CODE) in roll_ups}
+    return due
 
 
 # --- indicator definitions ---

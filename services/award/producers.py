@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections.abc import Iterable
 
 from prometheus_client import Counter, Histogram
 
 from services.award import repository
-from services.award.domain import Board, IndicatorConfig, published_regions
+from services.award.domain import Board, IndicatorConfig, Region, due_regions, next_due, published_regions
 from shared.broker_log import BrokerLog, Mark, Partition, lost_at_end, lost_on_acknowledgement, marks_of
 from shared.clock import Clock
 from shared.database import Database
@@ -38,13 +37,6 @@ SOURCE = "/paritrana/award"
 ROUNDS_PER_INTERVAL = 5
 # How often the publisher asks the broker whether award.indicators still holds what it published.
 LOG_CHECK_SECONDS = 5.0
-# A province and the nation change with every registration under them, so under load they are due at every
-# interval, and a round that publishes one adds up its whole province, or every regency for the nation. They go out
-# at most once per this many intervals, a regency or city once per interval: its own registrations reach the
-# dashboard as soon, in rounds that cost less.
-ROLL_UP_INTERVALS = 2
-
-
 def update_of(board: Board, region_code: str, clock: Clock) -> IndicatorsUpdated | None:
     found = board.regions.get(region_code)
     if found is None:
@@ -64,14 +56,14 @@ class IndicatorsPublisher:
         self.interval, self.log_check_seconds = interval, log_check_seconds
         self.round_gap = interval / ROUNDS_PER_INTERVAL
         self.broker_log = BrokerLog(producer.settings, "award", [INDICATORS])
-        self._pending: set[tuple[int, str]] = set()
-        self._last: dict[tuple[int, str], float] = {}
+        self._pending: set[Region] = set()
+        self._last: dict[Region, float] = {}
         self._known: dict[Partition, Mark] = {}  # where the broker put the last update to each partition
         self._refill = True  # every region published before goes out again: at start, and after a lost log
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
 
-    def mark(self, stored: Iterable[tuple[int, str]]) -> None:
+    def mark(self, stored: Iterable[Region]) -> None:
         """Regions whose facts changed (as stored: regency, a province's own budget); their province and the
         nation change with them."""
         self._pending.update(published_regions(stored))
@@ -115,9 +107,9 @@ class IndicatorsPublisher:
                 await self._sleep(None)
                 continue
             now = time.monotonic()
-            due = {k for k in self._pending if self._next(k) <= now}
+            due = due_regions(self._pending, self._last, now, self.interval)
             if not due:
-                await self._sleep(min(self._next(k) for k in self._pending) - now)
+                await self._sleep(min(next_due(k, self._last, self.interval) for k in self._pending) - now)
                 continue
             self._pending -= due
             try:
@@ -135,14 +127,6 @@ class IndicatorsPublisher:
                 self._last[key] = now
             await self._rest(now + self.round_gap - time.monotonic())
 
-    def _next(self, key: tuple[int, str]) -> float:
-        """When a region may next be published: an interval after its last update, two for a province or the
-        nation."""
-        last = self._last.get(key)
-        if last is None:
-            return -math.inf
-        return last + self.interval * (1 if len(key[1]) == 5 else ROLL_UP_INTERVALS)
-
     async def _rest(self, seconds: float) -> None:
         """Between rounds, woken only by stop. Each round computes a board from every region's facts, and under a
         steady trickle nearly every change is some quiet region's first, due at once: without a gap, a board per
@@ -157,7 +141,7 @@ class IndicatorsPublisher:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
 
-    async def _publish(self, due: set[tuple[int, str]]) -> None:
+    async def _publish(self, due: set[Region]) -> None:
         started = time.perf_counter()
         today = self.clock.today()
         for fiscal_year in sorted({year for year, _ in due}):

@@ -13,8 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from services.award.app import create_app
-from services.award.domain import parse_config
-from services.award.producers import ROLL_UP_INTERVALS
+from services.award.domain import ROLL_UP_INTERVALS, parse_config
 from shared.access import AccessStore
 from shared.access.keys import key_id_of
 from shared.events import parse_event

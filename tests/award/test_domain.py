@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from services.award.domain import (
+    ROLL_UP_INTERVALS,
     Expression,
     ProjectedRegistration,
     RegionFacts,
@@ -19,7 +20,9 @@ from services.award.domain import (
     apply_event,
     build_board,
     change,
+    due_regions,
     parse_config,
+    published_regions,
 )
 from shared.events import SubsidyWaitlisted, WorkerRegisteredV2
 from tests.award.factory import Worker, at
@@ -124,3 +127,29 @@ def test_waiting_counts_until_a_grant_and_a_funded_renewal_counts_as_retained_ac
     assert (values["retention_across_years"], values["waiting"]) == (75.0, 1.0)
     assert build_board({"36.72": last_year}, 2025, date(2025, 12, 31), CONFIG).regions["36.72"].values[
         "retention_across_years"] is None
+
+
+def test_a_regency_goes_out_once_per_interval_its_province_and_the_nation_once_per_roll_up_and_never_ahead_of_it():
+    interval = 0.5
+    cilegon, serang_kab, bandung = (2025, "36.72"), (2025, "36.04"), (2025, "32.73")
+    banten, jabar, nation = (2025, "36"), (2025, "32"), (2025, "ID")
+    # Nothing published yet: every changed region goes out at once.
+    pending = published_regions([cilegon])
+    assert pending == {cilegon, banten, nation}
+    assert due_regions(pending, {}, 0.0, interval) == pending
+    last = dict.fromkeys(pending, 0.0)
+    # Cilegon changes again after an interval and a bit: it is due, Banten and the nation wait for the roll-up's
+    # interval.
+    assert due_regions(published_regions([cilegon]), last, 1.2 * interval, interval) == {cilegon}
+    last[cilegon] = 1.2 * interval
+    # Cilegon changes once more; then Banten and the nation come due. Cilegon is not due
+    # itself, but Banten adds it up, so it goes out in the same round: the dashboard never shows Banten's count
+    # ahead of Cilegon's card. Bandung, changed too but not under Banten, waits for its own interval.
+    last[bandung] = last[jabar] = 1.8 * interval
+    pending = published_regions([cilegon, bandung])
+    now = ROLL_UP_INTERVALS * interval
+    assert due_regions(pending - {nation}, last, now, interval) == {cilegon, banten}
+    # The nation adds up every region: when it goes out, every changed region goes with it.
+    assert due_regions(pending, last, now, interval) == pending
+    # A regency of another province that is due goes out alone.
+    assert due_regions({serang_kab, (2025, "33.74")}, {(2025, "33.74"): now}, now, interval) == {serang_kab}
