@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import ast
 import math
-import operator
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.categories import CATEGORY_CODES
 from shared.clock import FISCAL_TZ
@@ -232,7 +232,7 @@ def due_regions(pending: set[Region], last: dict[Region, float], now: float, int
 
 # --- indicator definitions ---
 
-_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+_OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div)
 
 
 class Expression:
@@ -241,13 +241,16 @@ class Expression:
     def __init__(self, text: str) -> None:
         self.text = text
         try:
-            self._tree = ast.parse(text, mode="eval").body
+            tree = ast.parse(text, mode="eval")
         except SyntaxError:
             raise ValueError(f"cannot parse expression {text!r}") from None
-        self.names = self._check(self._tree)
+        self.names = self._check(tree.body)
+        # Checked to hold only numbers, count names and + - * /, so Python's own evaluator runs it, with no
+        # builtins: this runs for every indicator of every region published, several hundred times a second.
+        self._code = compile(tree, f"<indicator {text!r}>", "eval")
 
     def _check(self, node: ast.AST) -> set[str]:
-        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, _OPERATORS):
             return self._check(node.left) | self._check(node.right)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             return self._check(node.operand)
@@ -263,17 +266,10 @@ class Expression:
         """The value, or None when a count it needs is missing."""
         if not self.names <= counts.keys():
             return None
-        return self._eval(self._tree, counts)
+        return float(eval(self._code, _NO_BUILTINS, counts))  # only what _check admitted
 
-    def _eval(self, node: ast.AST, counts: Mapping[str, float]) -> float:
-        if isinstance(node, ast.BinOp):
-            return float(_OPERATORS[type(node.op)](self._eval(node.left, counts), self._eval(node.right, counts)))
-        if isinstance(node, ast.UnaryOp):
-            return -self._eval(node.operand, counts)
-        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-            return float(node.value)
-        assert isinstance(node, ast.Name), "_check admits only numbers, names and + - * /"
-        return float(counts[node.id])
+
+_NO_BUILTINS: dict[str, Any] = {"__builtins__": {}}
 
 
 class Normalise(BaseModel):
@@ -304,17 +300,22 @@ class IndicatorDefinition(BaseModel):
     description_id: str | None = Field(None, description="The description in Bahasa Indonesia")
     unit_id: str | None = Field(None, description="The unit in Bahasa Indonesia")
     normalise: Normalise
-    _numerator: Expression = PrivateAttr()
-    _denominator: Expression = PrivateAttr()
 
     @model_validator(mode="after")
     def _parse(self) -> IndicatorDefinition:
-        self._numerator, self._denominator = Expression(self.numerator), Expression(self.denominator)
+        self.expressions  # parses both now: a bad definition fails when the config loads
         return self
 
+    @cached_property
+    def expressions(self) -> tuple[Expression, Expression]:
+        """Parsed once. A cached property lives in the instance's dict; a pydantic private attribute is reached
+        through the model's __getattr__, which cost about 5% of the award service's CPU on a singles run."""
+        return Expression(self.numerator), Expression(self.denominator)
+
     def value(self, counts: Mapping[str, float]) -> float | None:
-        numerator = self._numerator.evaluate(counts)
-        denominator = self._denominator.evaluate(counts)
+        numerator_expression, denominator_expression = self.expressions
+        numerator = numerator_expression.evaluate(counts)
+        denominator = denominator_expression.evaluate(counts)
         if numerator is None or not denominator:
             return None
         return round(numerator / denominator * self.factor, 6)

@@ -75,6 +75,15 @@ def test_expressions_evaluate_over_counts(text, counts, value):
     assert Expression(text).evaluate(counts) == value
 
 
+# Expressions run as compiled Python (without builtins), so nothing but + - * / over counts and numbers may parse.
+@pytest.mark.parametrize("text", ["__import__('os')", "active.real", "active[0]", "active ** 2", "active > 1",
+                                  "(lambda: 1)()", "active if granted else denied", "[active]", "'active'",
+                                  "active; granted", "active = 1", "nik + active"])
+def test_expressions_refuse_anything_but_arithmetic_over_counts(text):
+    with pytest.raises(ValueError, match=r"only \+ - \* / over counts|unknown count|cannot parse"):
+        Expression(text)
+
+
 def test_indicators_normalise_weight_and_roll_up_to_province_and_nation():
     facts = {
         "36.72": RegionFacts(tallies=Counter({"active": 50, "cat:linmas": 50, "granted": 50, "denied": 50,
