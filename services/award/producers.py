@@ -37,6 +37,8 @@ SOURCE = "/paritrana/award"
 ROUNDS_PER_INTERVAL = 5
 # How often the publisher asks the broker whether award.indicators still holds what it published.
 LOG_CHECK_SECONDS = 5.0
+
+
 def update_of(board: Board, region_code: str, clock: Clock) -> IndicatorsUpdated | None:
     found = board.regions.get(region_code)
     if found is None:

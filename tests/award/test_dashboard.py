@@ -82,6 +82,7 @@ async def test_the_dashboard_updates_live_as_registrations_are_funded(isolated_b
             "document.querySelector('#cards [data-region=\"36.72\"] [data-field=\"active\"]').textContent === '3'",
             timeout=20_000)
         card = page.locator('#cards [data-region="36.72"]')
+        assert await card.locator('[data-field="active"]').text_content() == "3"
         assert "dari 40" in await card.text_content()  # Bahasa Indonesia by default
         assert await page.evaluate("window.__sameDocument") is True  # updated in place, never reloaded
         assert await page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll on a phone
