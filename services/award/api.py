@@ -41,7 +41,7 @@ from shared.access import Principal, require_scope
 from shared.access.dependencies import forbid_outside
 from shared.categories import CATEGORIES
 from shared.http import ErrorBody, HttpProblem
-from shared.regions import region
+from shared.regions import region, region_name
 from shared.service import ClockDep, DatabaseDep, SettingsDep
 from shared.vocabulary import (
     INDICATOR_REGION_PATTERN,
@@ -321,7 +321,10 @@ async def stream(request: Request, database: DatabaseDep, config: ConfigDep, clo
                 if item is None:
                     return  # fell behind: the client reconnects and gets a fresh snapshot
                 event_id, update = item
-                yield {"event": "indicators", "id": event_id, "data": update.model_dump_json()}
+                # With its name, which the event itself does not carry: a region first seen on the stream, after
+                # the snapshot, is shown by name like the rest.
+                data = update.model_dump(mode="json") | {"name": region_name(update.region_code)}
+                yield {"event": "indicators", "id": event_id, "data": json.dumps(data)}
 
     return EventSourceResponse(events(), ping=settings.award_stream_heartbeat_seconds,
                                headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

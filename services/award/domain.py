@@ -31,7 +31,7 @@ from shared.events import (
     WorkerRegistered,
     WorkerRegisteredV2,
 )
-from shared.regions import region
+from shared.regions import region, region_name
 from shared.vocabulary import NATIONAL_CODE
 
 Level = Literal["regency", "province", "national"]
@@ -452,9 +452,7 @@ def indicators(code: str, level: Level, facts: RegionFacts, fiscal_year: int, as
         normalised = d.normalise.apply(value) if value is not None else 0.0
         contributions[d.id] = round(100 * config.weights.get(d.id, 0.0) * normalised, 4)
     score = round(sum(contributions.values()), 4)
-    found = region(code)
-    name = "Indonesia" if code == NATIONAL_CODE else (found.name if found else code)
-    return RegionIndicators(code, name, level, None if level == "national" else code[:2], counts, values,
+    return RegionIndicators(code, region_name(code), level, None if level == "national" else code[:2], counts, values,
                             contributions, score)
 
 

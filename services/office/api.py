@@ -32,6 +32,7 @@ from services.office.domain import (
 )
 from services.office.sso import SingleSignOn
 from shared.regions import region as region_named
+from shared.regions import region_name
 from shared.service import ClockDep, DatabaseDep, SettingsDep
 from shared.vocabulary import REGION_PATTERN
 
@@ -121,11 +122,6 @@ def require(session: Session, action: str, region_code: str | None = None) -> No
         raise PageError(403, "outside_region")
     if region_code is not None and region_named(region_code) is None:
         raise PageError(404, "unknown_region")
-
-
-def region_name(code: str) -> str:
-    found = region_named(code)
-    return found.name if found else code
 
 
 def render(request: Request, template: str, session: Session | None, status_code: int = 200,

@@ -19,7 +19,6 @@ from services.office.api import (
     Session,
     SessionDep,
     UpstreamDep,
-    region_name,
     render,
     require,
     see,
@@ -27,6 +26,7 @@ from services.office.api import (
 from services.office.clients import Upstream, UpstreamError
 from services.office.domain import NATIONAL, Refused, parse_amount
 from services.office.invoice_pdf import invoice_pdf
+from shared.regions import region_name
 from shared.service import ClockDep, DatabaseDep
 
 router = APIRouter(include_in_schema=False)

@@ -310,6 +310,7 @@ async def test_a_grant_reaches_the_stream_within_a_second_and_the_compacted_topi
             latency = time.monotonic() - sent
             assert latency < 1.0, f"the grant reached the stream after {latency:.2f}s"
             assert update["counts"]["cat:small_trader"] == 1 and update["fiscal_year"] == 2025 and event_id
+            assert update["name"] == AREAS[backend]["live_name"]  # a region first seen on the stream has its name
             await asyncio.sleep(0.7)
             assert reader.heartbeats >= 1
 

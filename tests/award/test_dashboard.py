@@ -130,3 +130,38 @@ async def test_the_dashboard_updates_live_as_registrations_are_funded(isolated_b
         await page.wait_for_selector('#cards [data-region="36.72"]', timeout=15_000)
         assert await page.locator("#map-panel").is_hidden()
         await page.close()
+
+
+async def test_a_regency_with_no_target_reads_as_its_members_and_no_target_in_both_languages(
+        isolated_broker, backend, award_settings, browser):
+    if backend == "postgresql":
+        pytest.skip("the browser test drives the page once, on SQLite; the stream is tested on both backends")
+    settings = await award_settings(isolated_broker, clock_start=CLOCK_START)
+    admin = await issue_key(settings, ["admin"], ["*"])
+    field_kit = await issue_key(settings, ["registrations:write"], ["36"])
+    async with serving(create_enrolment, settings) as enrolment, serving(create_subsidy, settings) as subsidy, \
+            serving(create_award, settings) as award:
+        async with subsidy.client(admin) as client:
+            lines = {"lines": [{"line_id": "apbd-2025", "source": "apbd_kabkota", "amount_rupiah": 10_000_000,
+                                "legal_reference": "Perda Kota Serang 3/2024 (APBD 2025)"}]}
+            assert (await client.put("/v1/budgets/36.73/2025/lines", json=lines)).status_code == 200
+        async with httpx.AsyncClient(base_url=enrolment.url, timeout=30,
+                                     headers={"Authorization": f"Bearer {field_kit}"}) as client:
+            response = await client.post("/v1/registrations", json=item("36.73", category="linmas"))
+            assert response.status_code == 201, response.text
+
+        page = await browser.new_page(viewport={"width": 390, "height": 1400})
+        await page.goto(f"{award.url}/#province=36")
+        await page.wait_for_function(
+            "document.querySelector('#cards [data-region=\"36.73\"] [data-field=\"active\"]')?.textContent === '1'",
+            timeout=20_000)
+        card = page.locator('#cards [data-region="36.73"]')
+        text = " ".join((await card.text_content()).split())
+        assert "Kota Serang" in text, text  # by name, though the page opened before its first update
+        assert "1 peserta aktif, belum ada target" in text, text
+        assert "dari" not in text.split("belum ada target")[0], text  # no "Cakupan 1 dari belum ada target"
+        await page.click("#lang-switch")
+        await page.wait_for_function("document.documentElement.lang === 'en'")
+        text = " ".join((await card.text_content()).split())
+        assert "1 active member, no target recorded" in text, text
+        await page.close()

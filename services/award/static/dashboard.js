@@ -18,6 +18,7 @@ const I18N = {
     ranking_provinces: "Peringkat provinsi", ranking_regencies: "Peringkat kabupaten/kota",
     target: (n) => `target ${n}`, no_target: "belum ada target", no_data: "Belum ada data untuk tampilan ini.",
     of_target: (a, t) => `Cakupan <b data-field="active">${a}</b> dari ${t}`,
+    active_no_target: (a) => `<b data-field="active">${a}</b> peserta aktif, belum ada target`,
     budget_of: (c, a) => `Anggaran ${c} dari ${a}`, waiting_card: (n) => `${n} menunggu`,
     no_members: "belum ada peserta aktif", mix: "Komposisi kategori peserta aktif",
     used: (u, a, p) => `${u} dari ${a} terpakai (${p})`, enough_until: (m) => `cukup sampai ${m}`,
@@ -44,6 +45,8 @@ const I18N = {
     ranking_provinces: "Ranking of provinces", ranking_regencies: "Ranking of regencies and cities",
     target: (n) => `target ${n}`, no_target: "no target recorded", no_data: "No data yet for this view.",
     of_target: (a, t) => `Coverage <b data-field="active">${a}</b> of ${t}`,
+    active_no_target: (a, n) => `<b data-field="active">${a}</b> active member${n === 1 ? "" : "s"}, `
+      + "no target recorded",
     budget_of: (c, a) => `Budget ${c} of ${a}`, waiting_card: (n) => `${n} waiting`,
     no_members: "no active members", mix: "Category mix of active members",
     used: (u, a, p) => `${u} of ${a} used (${p})`, enough_until: (m) => `enough until ${m}`,
@@ -185,8 +188,9 @@ function renderRegions() {
     return `<article class="card" data-region="${r.region_code}">`
       + `<h3><span>${i + 1}. ${escapeHtml(r.name || r.region_code)}</span>`
       + `<span class="score">${fmtN(r.score, 1)}</span></h3>`
-      + `<div class="row"><span>${t("of_target", fmt.format(c.active || 0), c.target ? fmt.format(c.target)
-        : t("no_target"))}</span><span>${pct(r.values.coverage_rate)}</span></div>`
+      + `<div class="row"><span>${c.target ? t("of_target", fmt.format(c.active || 0), fmt.format(c.target))
+        : t("active_no_target", fmt.format(c.active || 0), c.active || 0)}</span>`
+      + `<span>${pct(r.values.coverage_rate)}</span></div>`
       + `<div class="bar"><span class="cover" style="width:${cover}%"></span></div>`
       + `<div class="row"><span>${t("budget_of", rupiah(c.committed_rupiah), rupiah(c.allocation_rupiah))}</span>`
       + `<span>${pct(r.values.budget_utilisation)}</span></div><div class="bar" data-budget></div>`
@@ -259,7 +263,8 @@ function connect() {
     const update = JSON.parse(e.data);
     if (update.fiscal_year !== state.fiscalYear) return;
     const known = state.regions.get(update.region_code) || {};
-    state.regions.set(update.region_code, { ...known, ...update, name: known.name || update.region_code,
+    state.regions.set(update.region_code, { ...known, ...update,
+      name: update.name || known.name || update.region_code,
       province_code: update.level === "national" ? null : update.region_code.slice(0, 2) });
     render();
     later("historyTimer", loadHistory, 1500);
