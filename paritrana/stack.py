@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from shared.access import AccessStore
-from shared.broker import EmbeddedBroker, die_with_parent
+from shared.broker import EmbeddedBroker, die_with_parent, port_in_use
 from shared.kafka import ensure_topics
 from shared.settings import ALL_SERVICES, SERVICES, Settings
 
@@ -151,6 +151,15 @@ def _stop_services(services: list[ServiceProcess]) -> None:
             s.process.wait()  # type: ignore[union-attr]
 
 
+def _ports_taken(settings: Settings) -> list[str]:
+    """The ports this stack would listen on where something already listens, each with the setting that moves it."""
+    wanted = {f"PARITRANA_{name.upper()}_PORT": (settings.host, settings.port(name)) for name in ALL_SERVICES}
+    if not settings.kafka_bootstrap_servers:
+        wanted["PARITRANA_EMBEDDED_BROKER_PORT"] = ("127.0.0.1", settings.embedded_broker_port)
+    return [f"{host}:{port} is in use ({variable})" for variable, (host, port) in wanted.items()
+            if port_in_use(host, port)]
+
+
 def up(settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     stop_requested = False
@@ -162,6 +171,10 @@ def up(settings: Settings) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
+    taken = _ports_taken(settings)
+    if taken:
+        _say("cannot start: " + "; ".join(taken) + ". Another stack may be running: stop it, or choose free ports.")
+        return 1
     broker: EmbeddedBroker | None = None
     services = [ServiceProcess(name) for name in ALL_SERVICES]
     try:
@@ -184,6 +197,8 @@ def up(settings: Settings) -> int:
 
         while not stop_requested:
             time.sleep(0.2)
+            if stop_requested:  # Ctrl-C reaches the whole process group: what exited is stopping, not failing
+                break
             for svc in services:
                 if svc.process is None or svc.process.poll() is None:
                     continue

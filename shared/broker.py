@@ -20,6 +20,15 @@ def die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something already listens there (another stack's broker or service, say)."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def wait_for_port(host: str, port: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -42,6 +51,10 @@ class EmbeddedBroker:
 
     def start(self, timeout: float = 20.0) -> None:
         url = f"tcp://{self.host}:{self.port}"
+        if port_in_use(self.host, self.port):
+            # Waiting for the port would find the other program listening, and the services would use it.
+            raise RuntimeError(f"something already listens on {self.host}:{self.port}, so the embedded broker "
+                               "cannot; stop it or set PARITRANA_EMBEDDED_BROKER_PORT")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(

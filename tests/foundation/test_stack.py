@@ -2,6 +2,7 @@
 clean stop."""
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -73,3 +74,17 @@ def test_up_serves_every_readyz_then_stops_leaving_nothing_running(tmp_path: Pat
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
     print(f"stack ready in {ready_after:.1f}s")
+
+
+def test_up_refuses_to_start_beside_something_on_its_ports_and_says_which(tmp_path: Path) -> None:
+    # Another stack's broker on our broker's port: waiting for the port would find it, and our services would
+    # publish to the other stack's log.
+    env, ports = stack_environment(tmp_path)
+    with socket.create_server(("127.0.0.1", ports["broker"])), socket.create_server(("127.0.0.1", ports["award"])):
+        result = subprocess.run([sys.executable, "-m", "paritrana", "up"], env=env, cwd=tmp_path,
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"127.0.0.1:{ports['broker']} is in use (PARITRANA_EMBEDDED_BROKER_PORT)" in result.stdout
+    assert f"127.0.0.1:{ports['award']} is in use (PARITRANA_AWARD_PORT)" in result.stdout
+    assert str(ports["enrolment"]) not in result.stdout  # only the ports taken
+    assert not (tmp_path / "var" / "admin.key").exists()  # nothing started, nothing prepared
