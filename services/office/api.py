@@ -128,7 +128,8 @@ def render(request: Request, template: str, session: Session | None, status_code
            **context: Any) -> HTMLResponse:
     lang = session.lang if session else language(request)
     response = templates.TemplateResponse(request, template, {
-        "t": i18n.translator(lang), "lang": lang, "session": session, "staff": session.staff if session else None,
+        "t": i18n.translator(lang), "problem_text": i18n.problem_translator(lang), "lang": lang, "session": session,
+        "staff": session.staff if session else None,
         "csrf_token": session.csrf_token if session else None, "region_name": region_name, **context,
     }, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"

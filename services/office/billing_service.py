@@ -170,6 +170,13 @@ async def submit_payment(database: Database, clock: Clock, up: Upstream, staff: 
                          region_code: str, year: int, month: int, paid_on: date, reference: str,
                          amount_rupiah: int) -> str:
     _check_maker(staff, region_code)
+    if paid_on > clock.today():
+        raise Refused("paid_in_future")
+    async with database.reading() as session:
+        waiting = await repo.pending_changes(session, BPJS_PAYMENT, region_code, year)
+    if any(c.payload["month"] == month for c in waiting):
+        # Approving a second one could only fail (already_paid) once the first is applied.
+        raise Refused("payment_pending")
     found = await invoices(up, year, month)
     if found["status"] != "closed":
         raise Refused("month_not_closed")

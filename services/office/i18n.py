@@ -133,6 +133,41 @@ TEXT: dict[str, tuple[str, str]] = {
                              "The budget has changed since this was submitted; submit it again."),
     "upstream_unavailable": ("Layanan subsidi tidak dapat dihubungi; coba lagi.",
                              "The subsidy service could not be reached; try again."),
+    "paid_in_future": ("Tanggal bayar tidak boleh sesudah hari ini.", "The payment date cannot be after today."),
+    "payment_pending": ("Pembayaran bulan ini sudah diajukan dan menunggu persetujuan.",
+                        "A payment for this month is already waiting for approval."),
+    # What the other services refuse with, by their error codes (the office shows their code only when it has no
+    # words for it: problem_translator).
+    "budget_not_found": ("Belum ada anggaran untuk wilayah ini pada tahun itu.",
+                         "There is no budget for this region in that year yet."),
+    "no_months_left": ("Tidak ada bulan tersisa sesudah akhir kepesertaan lama di tahun anggaran ini.",
+                       "No month is left in this fiscal year after the holder's coverage ends."),
+    "not_next_year": ("Perpanjangan hanya ke tahun anggaran berikutnya.",
+                      "A renewal can only be into the next fiscal year."),
+    "registration_not_live": ("Hanya kepesertaan yang masih menunggu atau aktif yang dapat diakhiri; yang ini sudah "
+                              "berakhir atau ditolak.",
+                              "Only a pending, waiting or active membership can be ended; this one has already "
+                              "ended or was refused."),
+    "unknown_category": ("Kategori pekerjaan tidak dikenal: pilih dari daftar.",
+                         "The work category is not a known one: choose one from the list."),
+    "unknown_province": ("Kode provinsi tidak dikenal.", "No province has this code."),
+    "unknown_regency": ("Kode kabupaten/kota tidak dikenal.", "No regency or city has this code."),
+    "unpriced_month": ("Belum ada tarif iuran yang berlaku untuk bulan itu.",
+                       "No premium rate is in force for that month."),
+    "rate_limited": ("Terlalu banyak permintaan; tunggu sebentar lalu coba lagi.",
+                     "Too many requests; wait a moment and try again."),
+    "database_unavailable": ("Basis data layanan sedang tidak tersedia; coba lagi sebentar lagi.",
+                             "The service's database is briefly unavailable; try again shortly."),
+    "invalid_key": ("Kunci API ruang kerja ditolak layanan (tidak dikenal atau dicabut); hubungi admin.",
+                    "The services refused the workspace's API key (unknown or revoked); tell the admin."),
+    "unauthenticated": ("Ruang kerja belum punya kunci API untuk layanan; hubungi admin.",
+                        "The workspace has no API key for the services; tell the admin."),
+    "missing_scope": ("Kunci API ruang kerja tidak berhak untuk tindakan ini; hubungi admin.",
+                      "The workspace's API key may not do this; tell the admin."),
+    "not_allowed": ("Isian ini tidak berlaku untuk tindakan ini.", "That entry does not apply to this action."),
+    "too_long": ("Terlalu banyak baris sekaligus.", "Too many rows at once."),
+    "no_data": ("Belum ada data untuk wilayah ini pada tahun anggaran itu.",
+                "Nothing is recorded for this region in that fiscal year."),
     "allocation_below_committed": ("Total baris di bawah dana yang sudah terikat pada peserta.",
                                    "The lines add up to less than is already committed to members."),
     "bad_line_id": ("Kode baris: huruf, angka, '.', '_' atau '-'.", "Line id: letters, digits, '.', '_' or '-'."),
@@ -476,6 +511,38 @@ TEXT: dict[str, tuple[str, str]] = {
     "term_source": ("Sumber", "Source"),
     "term_title": ("Judul", "Title"),
     "term_points": ("Poin", "Points"),
+    "term_year": ("Tahun", "Year"),
+    "term_fiscal_year": ("Tahun anggaran", "Fiscal year"),
+    "term_month": ("Bulan", "Month"),
+    "term_members": ("Peserta", "Members"),
+    "term_invoiced_members": ("Peserta ditagihkan", "Members invoiced"),
+    "term_billed_members": ("Peserta menurut BPJS", "Members billed by BPJS"),
+    "term_difference_rupiah": ("Selisih nilai", "Difference"),
+    "term_total_due_rupiah": ("Total tagihan", "Total due"),
+    "term_regions": ("Wilayah", "Regions"),
+    "term_closed_now": ("Ditutup sekarang", "Closed now"),
+    "term_kind": ("Jenis", "Kind"),
+    "term_cohort": ("Kelompok", "Cohort"),
+    "term_renewable": ("Dapat diperpanjang", "Renewable"),
+    "term_already_renewed": ("Sudah diperpanjang", "Already renewed"),
+    "term_skipped_live": ("Dilewati (masih aktif)", "Skipped (still live)"),
+    "term_member_months": ("Peserta-bulan", "Member-months"),
+    "term_cost_rupiah": ("Biaya", "Cost"),
+    "term_remaining_rupiah": ("Sisa anggaran", "Budget remaining"),
+    "term_left_after_rupiah": ("Sisa sesudahnya", "Left after"),
+    "term_from_year": ("Dari tahun", "From year"),
+    "term_to_year": ("Ke tahun", "To year"),
+    "term_start_month": ("Mulai bulan", "Start month"),
+    "term_months": ("Jumlah bulan", "Months"),
+    "term_category": ("Kategori", "Category"),
+    "term_region_code": ("Wilayah", "Region"),
+    "term_scopes": ("Hak akses", "Scopes"),
+    "term_format": ("Format", "Format"),
+    "term_filters": ("Filter", "Filters"),
+    "term_username": ("Nama pengguna", "Username"),
+    "term_role": ("Peran", "Role"),
+    "term_resend": ("Kirim ulang", "Re-sent"),
+    "term_rows_sent_or_refused": ("Baris terkirim atau ditolak", "Rows sent or refused"),
     # --- rest (invoice PDF, replaced by, per-member bill) ---
     "invoice_pdf": ("Tagihan (PDF)", "Invoice (PDF)"),
     "member_replaced_by": ("Diganti oleh", "Replaced by"),
@@ -511,6 +578,21 @@ def translator(lang: str) -> Callable[[str], str]:
         return pair[index] if pair else key
 
     return t
+
+
+def problem_translator(lang: str) -> Callable[[str], str]:
+    """A refusal's words by its code; for a code with no words here (another service's newer one), a sentence that
+    still says the change was refused, with the code to quote to the admin."""
+    index = 1 if lang == "en" else 0
+
+    def problem(code: str) -> str:
+        pair = TEXT.get(code)
+        if pair:
+            return pair[index]
+        return (f"Ditolak layanan (kode {code}). Periksa isian lalu coba lagi.",
+                f"Refused by the service (code {code}). Check the form and try again.")[index]
+
+    return problem
 
 
 def rupiah(amount: int | None) -> str:

@@ -149,6 +149,14 @@ async def drop_file(session: AsyncSession, change_id: str, payload: dict[str, An
                           .values(payload={k: v for k, v in payload.items() if k != "file"}))
 
 
+async def pending_changes(session: AsyncSession, kind: str, region_code: str, fiscal_year: int) -> list[ChangeRow]:
+    """A region's changes of one kind still waiting for a decision in a fiscal year (a handful at most)."""
+    rows = await session.execute(select(change_requests).where(
+        change_requests.c.kind == kind, change_requests.c.region_code == region_code,
+        change_requests.c.fiscal_year == fiscal_year, change_requests.c.status == "pending"))
+    return [_change(r) for r in rows]
+
+
 def _in_regions(column: Any, regions: tuple[str, ...]) -> Any:
     if NATIONAL in regions:
         return None

@@ -167,12 +167,16 @@ async def test_billing_moves_money_only_when_a_second_person_approves(stack: Sta
         form_page = (await ops.get(f"/regions/{REGION}/billing?year=2025")).text
         assert '<select id="pay-month" name="month"><option value="3">Maret 2025</option></select>' in form_page
         assert 'id="close-form"' not in form_page, "a regency's operator is not offered closing"
-        payment = {"month": "3", "paid_on": "2025-04-10", "reference": "SP2D 00123/BKAD/2025",
+        payment = {"month": "3", "paid_on": "2025-03-10", "reference": "SP2D 00123/BKAD/2025",
                    "amount": "Rp84.000"}
         pay = f"/regions/{REGION}/billing/2025/payment"
         assert (await post(bekasi_ops, pay, payment)).status_code == 403, "another region's account"
         assert (await post(await office.signed_in("view-serang"), pay, payment)).status_code == 403, "a viewer"
+        assert (await post(ops, pay, {**payment, "paid_on": "2099-01-02"})).headers["location"].endswith(
+            "problem=paid_in_future")
         assert (await post(ops, pay, payment)).headers["location"].endswith("done=submitted")
+        assert (await post(ops, pay, {**payment, "reference": "SP2D 00124/BKAD/2025"})).headers["location"].endswith(
+            "problem=payment_pending"), "one payment per month waits for approval at a time"
         async with stack.client("subsidy") as national:
             assert (await national.get(f"/v1/invoices/2025/3/{REGION}/payment")).status_code == 404
         paying = await pending_of(ver, "bpjs_payment")
@@ -186,6 +190,13 @@ async def test_billing_moves_money_only_when_a_second_person_approves(stack: Sta
         assert (paid["paid_rupiah"], paid["reference"]) == (5 * MONTHLY, "SP2D 00123/BKAD/2025")
         assert [e.data.paid_rupiah for e in await subsidy_events(stack, "invoice.paid")] == [5 * MONTHLY]
         assert (await post(ops, pay, payment)).headers["location"].endswith("problem=already_paid")
+        refused = (await ops.get(f"/regions/{REGION}/billing?year=2025&problem=already_paid")).text
+        assert "Tagihan ini sudah dicatat dibayar." in refused
+        unknown = (await ops.get(f"/regions/{REGION}/billing?year=2025&problem=some_newer_code")).text
+        assert "Ditolak layanan (kode some_newer_code)." in unknown, "a code with no words still reads as a sentence"
+        # The audit trail shows what was paid, and when and under which reference, as the approver saw it.
+        trail = (await ver.get(f"/regions/{REGION}/audit", params={"action": "bpjs_payment_submitted"})).text
+        assert "SP2D 00123/BKAD/2025" in trail and "Rp84.000" in trail and "10 Maret 2025" in trail, trail
 
         shown = (await ops.get(f"/regions/{REGION}/billing?year=2025")).text
         assert 'data-month="2025-03" data-status="closed" data-paid="84000"' in shown
