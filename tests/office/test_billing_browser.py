@@ -28,6 +28,8 @@ async def test_the_billing_page_on_a_phone_and_its_accessibility(browser, isolat
         database, clock = office.server.runtime.database, office.server.runtime.clock
         operator = next(row.staff for row in await service.list_staff(database) if row.staff.username == "ops-cilegon")
         await billing_service.submit_results(database, clock, operator, None, "36.72", year, RESULT, "csv")
+        await service.submit_budget_lines(database, clock, operator, None, "36.72", year,
+                                          [service.Line("apbd-p", "apbd_kabkota", 168_000_000, "Perda 7/2025")], [])
         axe, found, errors = Axe(), [], []
         for viewport in (PHONE, DESKTOP):
             context = await browser.new_context(viewport=viewport)
@@ -48,8 +50,15 @@ async def test_the_billing_page_on_a_phone_and_its_accessibility(browser, isolat
             await page.wait_for_selector("#months-table")
             width = "phone" if viewport is PHONE else "desktop"
             await page.screenshot(path=str(ARTIFACTS / f"office-billing-{width}.png"), full_page=True)
+            if viewport is PHONE:  # each month's amount due on the screen, not in a column off to the right
+                amount = await page.locator("#months-table tbody tr td:nth-child(4)").first.bounding_box()
+                assert amount and amount["x"] + amount["width"] <= PHONE["width"], amount
             await page.goto(f"{office.url}/approvals")
             await page.wait_for_selector("dl[data-kind=bpjs_results]")
+            if viewport is PHONE:  # the approver sees the figure approved without scrolling sideways
+                after = await page.locator("article.change table tbody tr td:nth-child(4)").first.bounding_box()
+                assert after and after["x"] + after["width"] <= PHONE["width"], after
+                await page.screenshot(path=str(ARTIFACTS / "office-approvals-phone.png"), full_page=True)
             assert "3672010101900001" not in await page.content(), "the approver sees counts, not NIKs"
             await context.close()
         assert found == [], "\n".join(found)
