@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, get_args
 
 from shared.access.keys import region_covers
+from shared.regions import region
 from shared.vocabulary import DEFAULT_FUNDING_POLICY, REGION_CODE, FundingPolicy
 
 Role = Literal["operator", "verifier", "head", "viewer", "admin"]
@@ -74,8 +75,8 @@ def check_account(username: str, role: str, regions: list[str], password: str | 
     if not regions:
         raise Refused("no_region")
     for code in regions:
-        if code != NATIONAL and not REGION_CODE.match(code):
-            raise Refused("bad_region", code)
+        if code != NATIONAL and (not REGION_CODE.match(code) or region(code) is None):
+            raise Refused("bad_region", code)  # a well-formed code no province or regency has, too
     if password is not None and len(password) < PASSWORD_MIN_LENGTH:
         raise Refused("weak_password", f"at least {PASSWORD_MIN_LENGTH} characters")
 

@@ -42,6 +42,7 @@ def test_accounts_are_checked() -> None:
                        (("ops", "chief", ["36.72"], None), "bad_role"),
                        (("ops", "operator", [], None), "no_region"),
                        (("ops", "operator", ["36.7"], None), "bad_region"),
+                       (("ops", "operator", ["36.99"], None), "bad_region"),  # well formed, but no such regency
                        (("ops", "operator", ["36"], "short"), "weak_password")):
         with pytest.raises(Refused) as refused:
             check_account(*args)
