@@ -439,6 +439,10 @@ TEXT: dict[str, tuple[str, str]] = {
                     "Scan with the phone's camera to pair the field kit."),
     "device_link": ("Tautan pemasangan", "Pairing link"),
     "device_secret": ("Kunci", "Key"),
+    "device_secret_gone": ("Kunci yang baru diterbitkan hanya ditampilkan sekali dan tidak dapat ditampilkan lagi. "
+                           "Jika belum dipasangkan, cabut kunci itu lalu terbitkan yang baru.",
+                           "A key just issued is shown once and cannot be shown again. If no phone was paired with "
+                           "it, revoke it and issue a new one."),
     "device_name_required": ("Isi nama perangkat.", "Give the device a name."),
     "unknown_device": ("Kunci tidak ditemukan di wilayah ini.", "No such key in this region."),
     "action_device_key_issued": ("Kunci field kit diterbitkan", "Field-kit key issued"),

@@ -23,7 +23,12 @@ async def test_a_field_kit_key_is_issued_shown_once_listed_and_revoked(broker, o
         csrf = await csrf_of(operator, "/regions/36.72/devices")
 
         assert (await operator.post("/regions/36.72/devices", data={"name": "kit-0042"})).status_code == 403
-        issued = await operator.post("/regions/36.72/devices", data={"csrf_token": csrf, "name": "kit-0042 Cibeber"})
+        posted = await operator.post("/regions/36.72/devices", data={"csrf_token": csrf, "name": "kit-0042 Cibeber"})
+        assert posted.status_code == 303, posted.text  # Post/Redirect/Get: a reload cannot issue a second key
+        shown_at = posted.headers["location"]
+        other = (await (await office.signed_in("ver-cilegon")).get(shown_at)).text
+        assert "prt_" not in other and 'data-code="device_secret_gone"' in other, "only to whoever issued it"
+        issued = await operator.get(shown_at)
         assert issued.status_code == 200, issued.text
         assert issued.headers["cache-control"] == "no-store"
         secret = SECRET.search(issued.text).group(1)
@@ -31,6 +36,10 @@ async def test_a_field_kit_key_is_issued_shown_once_listed_and_revoked(broker, o
         assert link.startswith("https://kit.example.go.id/kit/#pair=prt_")
         assert "<svg" in issued.text and 'class="qr"' in issued.text
         key_id = re.search(r'id="issued" data-key="([0-9a-f]{16})"', issued.text).group(1)
+
+        reloaded = await operator.get(shown_at)
+        assert secret not in reloaded.text and 'data-code="device_secret_gone"' in reloaded.text, "shown once"
+        assert len([k for k in await office.server.runtime.access.list() if k.name == "kit-0042 Cibeber"]) == 1
 
         # The field kit's key: a field_kit key of this region, that enrolment accepts.
         [stored] = [k for k in await office.server.runtime.access.list() if k.key_id == key_id]
