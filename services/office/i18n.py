@@ -102,6 +102,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "nothing_recorded": ("Belum ada catatan.", "Nothing recorded yet."),
     "registration": ("Registrasi", "Registration"),
     "position": ("Urutan", "Position"),
+    "waiting_as_members": ("Nama dan data mereka di halaman Peserta →", "Their names and details on the Members page →"),
     "since": ("Sejak", "Since"),
     "create": ("Buat akun", "Create account"),
     "disable": ("Nonaktifkan", "Disable"),

@@ -15,11 +15,12 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from services.enrolment.app import create_app as create_enrolment
+from services.subsidy.app import create_app as create_subsidy
 from services.office.models import audit_entries
 from tests.enrolment.sample import CLOCK_START, item
 from tests.office.conftest import Office, _office, csrf_of
 from tests.subsidy.workers import api_key
-from tests.support import serving
+from tests.support import eventually, serving
 
 DISTRICT, VILLAGE = "36.72.01", "36.72.01.1001"
 
@@ -215,3 +216,37 @@ async def test_the_list_pages_with_enrolments_cursor_and_keeps_the_filters(broke
         shown = {n for n in ("ANI PAGINA", "BENI PAGINA", "CICI PAGINA") if n in first + second}
         assert len(shown) == 3, "every match once across the pages"
         assert "Halaman pertama" in second
+
+
+async def test_the_budget_pages_waiting_list_leads_to_each_waiting_member(broker, office_settings):
+    """Subsidy's waiting list holds registration ids only; the office links each to its member page, where the
+    region's staff see who waits."""
+    settings = await office_settings(broker, clock_start=CLOCK_START)
+    key = await api_key(settings, ["admin"], ["*"])
+    async with serving(create_enrolment, settings) as enrolment, serving(create_subsidy, settings) as subsidy:
+        async with subsidy.client(key) as http:
+            one_member = {"lines": [{"line_id": "apbd", "source": "apbd_kabkota", "amount_rupiah": 168_000,
+                                     "legal_reference": "Perda Kota Cilegon 1/2025"}]}
+            assert (await http.put("/v1/budgets/36.72/2025/lines", json=one_member)).status_code == 200
+        funded = await register(enrolment, key, full_name="Siti Didanai")  # 10 months: the whole budget
+        waiting = await register(enrolment, key, full_name="Rina Menunggu")
+        linked = settings.model_copy(update={"office_api_key": key, "office_enrolment_url": enrolment.url,
+                                             "office_subsidy_url": subsidy.url})
+        from tests.office.conftest import ACCOUNTS
+
+        async with _office(linked, ACCOUNTS) as office:
+            operator = await office.signed_in("ops-cilegon")
+
+            async def waiting_listed() -> str | None:
+                page = (await operator.get("/regions/36.72/budget", params={"year": 2025})).text
+                return page if 'id="waiting-table"' in page else None
+
+            page = str(await eventually(waiting_listed, timeout=30))
+            assert f'href="/regions/36.72/members/{waiting["registration_id"]}"' in page
+            assert funded["registration_id"] not in page
+            assert "RINA MENUNGGU" not in page.upper(), "the budget page itself shows ids (subsidy holds no names)"
+            member = (await operator.get(f"/regions/36.72/members/{waiting['registration_id']}")).text
+            assert "RINA MENUNGGU" in member.upper()
+            assert 'href="/regions/36.72/members?status=waiting_funding"' in page
+            listed = (await operator.get("/regions/36.72/members", params={"status": "waiting_funding"})).text
+            assert "RINA MENUNGGU" in listed.upper() and "SITI DIDANAI" not in listed.upper()
