@@ -15,10 +15,10 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from services.enrolment.app import create_app as create_enrolment
-from services.subsidy.app import create_app as create_subsidy
 from services.office.models import audit_entries
+from services.subsidy.app import create_app as create_subsidy
 from tests.enrolment.sample import CLOCK_START, item
-from tests.office.conftest import Office, _office, csrf_of
+from tests.office.conftest import ACCOUNTS, Office, _office, csrf_of
 from tests.subsidy.workers import api_key
 from tests.support import eventually, serving
 
@@ -30,8 +30,6 @@ async def office_with_enrolment(settings) -> AsyncIterator[tuple[Office, object,
     key = await api_key(settings, ["admin"], ["*"])
     async with serving(create_enrolment, settings) as enrolment:
         office_settings = settings.model_copy(update={"office_api_key": key, "office_enrolment_url": enrolment.url})
-        from tests.office.conftest import ACCOUNTS
-
         async with _office(office_settings, ACCOUNTS) as office:
             office.admin_key = key
             yield office, enrolment, key
@@ -218,10 +216,10 @@ async def test_the_list_pages_with_enrolments_cursor_and_keeps_the_filters(broke
         assert "Halaman pertama" in second
 
 
-async def test_the_budget_pages_waiting_list_leads_to_each_waiting_member(broker, office_settings):
+async def test_the_budget_pages_waiting_list_leads_to_each_waiting_member(isolated_broker, office_settings):
     """Subsidy's waiting list holds registration ids only; the office links each to its member page, where the
-    region's staff see who waits."""
-    settings = await office_settings(broker, clock_start=CLOCK_START)
+    region's staff see who waits. (A broker of its own: subsidy must decide these two registrations and no other.)"""
+    settings = await office_settings(isolated_broker, clock_start=CLOCK_START)
     key = await api_key(settings, ["admin"], ["*"])
     async with serving(create_enrolment, settings) as enrolment, serving(create_subsidy, settings) as subsidy:
         async with subsidy.client(key) as http:
@@ -232,8 +230,6 @@ async def test_the_budget_pages_waiting_list_leads_to_each_waiting_member(broker
         waiting = await register(enrolment, key, full_name="Rina Menunggu")
         linked = settings.model_copy(update={"office_api_key": key, "office_enrolment_url": enrolment.url,
                                              "office_subsidy_url": subsidy.url})
-        from tests.office.conftest import ACCOUNTS
-
         async with _office(linked, ACCOUNTS) as office:
             operator = await office.signed_in("ops-cilegon")
 
