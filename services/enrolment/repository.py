@@ -211,9 +211,11 @@ class Registrations:
         if village is not None:
             query = query.where(registrations.c.village_code == village)
         if search is not None:
-            # A whole NIK finds its person; anything else is part of a name, in any case.
+            # A whole NIK finds its person; anything else is part of a name, in any case, and whatever apostrophe
+            # or spacing it was typed with (a spreadsheet turns ' into ’; "o brien" finds O'BRIEN).
             query = query.where(registrations.c.nik == search if search.isdigit() and len(search) == 16
-                                else func.lower(registrations.c.full_name).contains(search.lower(), autoescape=True))
+                                else _loosely(func.lower(registrations.c.full_name)).contains(
+                                    _loosely(search.lower()), autoescape=True))
         if updated_since is not None:
             query = query.where(registrations.c.updated_at >= utc(updated_since))
         if after is not None:
@@ -480,6 +482,19 @@ async def _end(session: AsyncSession, record: RegistrationRecord, reason: EndedR
 def ordered_by(*, changes: bool) -> str:
     """The timestamp column a page is ordered by (then registration_id): the change feed's or the listing's."""
     return "updated_at" if changes else "registered_at"
+
+
+NAME_SEPARATORS = ("'", "\u2019", "\u2018", "\u02bc", "`", " ")
+
+
+def _loosely(name: Any) -> Any:
+    """A name (SQL or text) without apostrophes of any kind or spaces, for a search that does not care how they were
+    typed."""
+    if isinstance(name, str):
+        return "".join(c for c in name if c not in NAME_SEPARATORS)
+    for separator in NAME_SEPARATORS:
+        name = func.replace(name, separator, "")
+    return name
 
 
 def _in_region(code: str) -> Any:

@@ -37,6 +37,14 @@ async def test_district_village_and_search_narrow_the_listing(enrolment):
         assert second["registration_id"] not in await _listed(http, village=VILLAGE, search=f"filter {marker}")
         assert (await http.get("/v1/registrations", params={"district": "36.72"})).status_code == 422
 
+        # An apostrophe as a spreadsheet types it (’) is found as typed on a keyboard, or left out, or as a space.
+        typographic = item(full_name=f"Ma\u2019ruf O'Brien {marker}")
+        assert (await http.post("/v1/registrations", json=typographic)).status_code == 201
+        for typed in (f"ma'ruf o'brien {marker}", f"MARUF OBRIEN {marker}", f"ma ruf o brien {marker}",
+                      f"ma\u2019ruf o\u2019brien {marker}"):
+            assert await _listed(http, search=typed) == [typographic["registration_id"]], typed
+        assert await _listed(http, search=f"ma'ruf filter {marker}") == []
+
         # The cursor carries the filters: the next page keeps them, and other filters refuse it.
         page = (await http.get("/v1/registrations", params={"search": f"filter {marker}", "limit": 1})).json()
         assert page["next_cursor"]
