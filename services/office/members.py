@@ -274,6 +274,8 @@ async def end_member(region_code: RegionPath, registration_id: RegistrationId, s
     reason = str(posted.get("reason") or "")
     if reason not in END_REASONS:
         return see(f"/regions/{region_code}/members/{registration_id}?problem=bad_reason")
+    if posted.get("confirm") != "yes":  # ending cannot be undone: the form asks for a tick, and so does this
+        return see(f"/regions/{region_code}/members/{registration_id}?problem=end_not_confirmed")
     record = await _member_in(up, region_code, registration_id)
     body: dict[str, Any] = {"reason": reason}
     if end_month := _month_or_none(posted.get("end_month")):

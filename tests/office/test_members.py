@@ -156,7 +156,15 @@ async def test_a_member_is_ended_and_replaced_with_csrf_and_audited_by_id(broker
             assert (await http.get(f"/v1/registrations/{oid}")).json()["status"] == "pending_funding"
 
         csrf = await csrf_of(operator, f"/regions/36.72/members/{oid}")
-        ended = await operator.post(f"/regions/36.72/members/{oid}/end", data={"csrf_token": csrf, "reason": "moved"})
+        form = (await operator.get(f"/regions/36.72/members/{oid}")).text
+        assert '<select id="reason" name="reason" required><option value="">' in form, "no reason is preselected"
+        unconfirmed = await operator.post(f"/regions/36.72/members/{oid}/end",
+                                          data={"csrf_token": csrf, "reason": "moved"})
+        assert unconfirmed.headers["location"].endswith("problem=end_not_confirmed")
+        async with enrolment.client(key) as http:
+            assert (await http.get(f"/v1/registrations/{oid}")).json()["status"] == "pending_funding"
+        ended = await operator.post(f"/regions/36.72/members/{oid}/end",
+                                    data={"csrf_token": csrf, "reason": "moved", "confirm": "yes"})
         assert ended.status_code == 303 and "done=ended" in ended.headers["location"]
         async with enrolment.client(key) as http:
             assert (await http.get(f"/v1/registrations/{oid}")).json()["status"] == "ended"
@@ -244,5 +252,10 @@ async def test_the_budget_pages_waiting_list_leads_to_each_waiting_member(isolat
             member = (await operator.get(f"/regions/36.72/members/{waiting['registration_id']}")).text
             assert "RINA MENUNGGU" in member.upper()
             assert 'href="/regions/36.72/members?status=waiting_funding"' in page
-            listed = (await operator.get("/regions/36.72/members", params={"status": "waiting_funding"})).text
-            assert "RINA MENUNGGU" in listed.upper() and "SITI DIDANAI" not in listed.upper()
+
+            async def listed_as_waiting() -> str | None:  # once enrolment has read subsidy's decision
+                page = (await operator.get("/regions/36.72/members", params={"status": "waiting_funding"})).text
+                return page.upper() if "RINA MENUNGGU" in page.upper() else None
+
+            listed = str(await eventually(listed_as_waiting, timeout=30))
+            assert "SITI DIDANAI" not in listed
