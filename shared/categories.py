@@ -41,6 +41,7 @@ CATEGORIES: tuple[Category, ...] = (
     Category("other", "Lainnya", "Other (described)", ("lainnya", "lain-lain")),
 )
 CATEGORY_CODES: frozenset[str] = frozenset(c.code for c in CATEGORIES)
+_BY_CODE: dict[str, Category] = {c.code: c for c in CATEGORIES}
 
 _NOT_WORD = re.compile(r"[^a-z0-9/ ]+")
 
@@ -58,3 +59,9 @@ for _c in CATEGORIES:
 def category_code(text: str) -> str | None:
     """The category a code, a name or a common alias refers to (any case and spacing), or None."""
     return _LOOKUP.get(_key(text))
+
+
+def category_name(code: str, lang: str = "id") -> str:
+    """A category as people say it, in Bahasa Indonesia or English; an unknown code as it is."""
+    found = _BY_CODE.get(code)
+    return (found.name_en if lang == "en" else found.name_id) if found else code

@@ -31,6 +31,7 @@ from services.office.domain import (
     total,
 )
 from services.office.sso import SingleSignOn
+from shared.categories import category_name
 from shared.regions import region as region_named
 from shared.regions import region_name
 from shared.service import ClockDep, DatabaseDep, SettingsDep
@@ -129,7 +130,7 @@ def render(request: Request, template: str, session: Session | None, status_code
     lang = session.lang if session else language(request)
     response = templates.TemplateResponse(request, template, {
         "t": i18n.translator(lang), "problem_text": i18n.problem_translator(lang), "lang": lang, "session": session,
-        "staff": session.staff if session else None,
+        "staff": session.staff if session else None, "category_name": category_name,
         "csrf_token": session.csrf_token if session else None, "region_name": region_name, **context,
     }, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"

@@ -26,6 +26,7 @@ from services.office.api import (
 from services.office.clients import Upstream, UpstreamError
 from services.office.domain import NATIONAL, Refused, parse_amount
 from services.office.invoice_pdf import invoice_pdf
+from shared.categories import CATEGORIES, CATEGORY_CODES
 from shared.regions import region_name
 from shared.service import ClockDep, DatabaseDep
 
@@ -78,7 +79,7 @@ async def _page(request: Request, session: Session, database: Any, clock: Any, u
                   problem=problem, reconciliation=reconciliation, may_submit=staff.may("submit"),
                   may_close=staff.may("submit") and staff.may_act_in(NATIONAL),
                   may_member_file=staff.role in billing.MEMBER_FILE_ROLES and not staff.disabled,
-                  may_reconcile=staff.may("submit") or staff.may("approve"), today=today)
+                  may_reconcile=staff.may("submit") or staff.may("approve"), today=today, categories=CATEGORIES)
 
 
 @router.get("/regions/{region_code}/billing")
@@ -215,6 +216,8 @@ async def request_renewal(region_code: RegionPath, session: SessionDep, form: Fo
     if not (2000 <= from_year < 2100 and 1 <= start_month <= 12 and 1 <= months <= 12):
         return _back(region_code, clock.today().year, problem="bad_renewal")
     category = str(posted.get("category") or "").strip()[:100] or None
+    if category is not None and category not in CATEGORY_CODES:
+        return _back(region_code, clock.today().year, problem="unknown_category")
     return await _submitted(billing.submit_renewal(database, clock, up, session.staff, session.ip, region_code,
                                                    from_year, category, start_month, months),
                             region_code, from_year)

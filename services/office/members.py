@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from services.office import service
 from services.office.api import FormDep, PageError, RegionPath, Session, SessionDep, UpstreamDep, render, require, see
 from services.office.clients import Upstream, UpstreamError
-from shared.categories import CATEGORIES
+from shared.categories import CATEGORIES, CATEGORY_CODES, category_name
 from shared.clock import Clock
 from shared.database import Database
 from shared.regions import district_name, districts_of, village_name, villages_of
@@ -32,7 +32,6 @@ router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 EXPORT_LIMIT = 20_000  # rows in one XLSX export; a region's list rarely comes near it
 SEES_PERSONAL = frozenset({"operator", "verifier", "head", "admin"})
-CATEGORY_NAMES = {c.code: (c.name_id, c.name_en) for c in CATEGORIES}
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 DISTRICT = re.compile(r"^\d{2}\.\d{2}\.\d{2}$")
 VILLAGE = re.compile(r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$")
@@ -61,11 +60,6 @@ def shown_worker(worker: dict[str, Any] | None, personal: bool) -> dict[str, str
                 "phone": worker.get("phone") or "–", "kpj_number": worker.get("kpj_number") or "–"}
     return {"nik": mask_nik(worker.get("nik")), "full_name": mask_name(worker.get("full_name")), "phone": "***",
             "kpj_number": "***" if worker.get("kpj_number") else "–"}
-
-
-def category_name(code: str, lang: str) -> str:
-    names = CATEGORY_NAMES.get(code)
-    return (names[1] if lang == "en" else names[0]) if names else code
 
 
 def place_name(code: str | None) -> str:
@@ -123,7 +117,7 @@ def _query_filters(status: str | None, category: str | None, district: str | Non
     if q and len(q) < 2:
         q, problem = None, "search_too_short"
     return {"status": status if status in STATUSES else None,
-            "category": category if category in CATEGORY_NAMES else None,
+            "category": category if category in CATEGORY_CODES else None,
             "district": district if district and DISTRICT.match(district) else None,
             "village": village if village and VILLAGE.match(village) else None, "search": q}, problem
 
@@ -162,7 +156,7 @@ async def members_page(request: Request, region_code: RegionPath, session: Sessi
                   statuses=STATUSES, categories=CATEGORIES, districts=[(c, district_name(c) or c)
                                                                        for c in district_codes],
                   villages=[(v.code, v.name) for v in villages], personal=personal,
-                  category_name=category_name, place_name=place_name)
+                  place_name=place_name)
 
 
 @router.get("/regions/{region_code}/members.xlsx")
@@ -257,7 +251,7 @@ async def member_page(request: Request, region_code: RegionPath, registration_id
                   shown=shown_worker(record.get("worker"), sees_personal(session)), linked=linked,
                   may_act=session.staff.may("submit") and record["status"] in ("active", "pending_funding",
                                                                                 "waiting_funding"),
-                  end_reasons=END_REASONS, done=done, problem=problem, category_name=category_name,
+                  end_reasons=END_REASONS, done=done, problem=problem,
                   place_name=place_name)
 
 
