@@ -10,6 +10,7 @@ import io
 import secrets
 import time
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import segno
 from fastapi import APIRouter, Path, Request
@@ -73,6 +74,12 @@ def access_store(request: Request) -> AccessStore:
     return store
 
 
+def reaches_only_this_machine(link: str) -> bool:
+    """A link to localhost works on this computer and on no phone: worth saying before a phone scans it."""
+    host = urlsplit(link).hostname or ""
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
 def kit_url(settings: Settings) -> str:
     return settings.kit_url or settings.base_url("enrolment") + "/kit/"
 
@@ -116,7 +123,8 @@ async def devices_page(request: Request, region_code: RegionPath, session: Sessi
     if issued is None:  # reloaded, or come back to: the key is listed, its secret is not shown again
         return await _page(request, session, region_code, problem="device_secret_gone")
     link = pairing_link(kit_url(settings), issued["secret"])
-    return await _page(request, session, region_code, issued=issued | {"link": link, "qr": qr_svg(link)})
+    return await _page(request, session, region_code, issued=issued | {"link": link, "qr": qr_svg(link),
+                                                                       "loopback": reaches_only_this_machine(link)})
 
 
 @router.post("/regions/{region_code}/devices")

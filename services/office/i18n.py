@@ -455,6 +455,11 @@ TEXT: dict[str, tuple[str, str]] = {
                            "Jika belum dipasangkan, cabut kunci itu lalu terbitkan yang baru.",
                            "A key just issued is shown once and cannot be shown again. If no phone was paired with "
                            "it, revoke it and issue a new one."),
+    "device_link_loopback": ("Alamat ini hanya terjangkau dari komputer ini, bukan dari ponsel. Atur "
+                             "PARITRANA_KIT_URL ke alamat field kit yang dapat dijangkau ponsel (HTTPS), lalu "
+                             "terbitkan kunci lagi.",
+                             "This address reaches this computer only, not a phone. Set PARITRANA_KIT_URL to the "
+                             "field kit's address as phones reach it (HTTPS), then issue the key again."),
     "device_name_required": ("Isi nama perangkat.", "Give the device a name."),
     "unknown_device": ("Kunci tidak ditemukan di wilayah ini.", "No such key in this region."),
     "action_device_key_issued": ("Kunci field kit diterbitkan", "Field-kit key issued"),

@@ -34,6 +34,7 @@ async def test_a_field_kit_key_is_issued_shown_once_listed_and_revoked(broker, o
         secret = SECRET.search(issued.text).group(1)
         link = LINK.search(issued.text).group(1)
         assert link.startswith("https://kit.example.go.id/kit/#pair=prt_")
+        assert 'data-warning="loopback"' not in issued.text
         assert "<svg" in issued.text and 'class="qr"' in issued.text
         key_id = re.search(r'id="issued" data-key="([0-9a-f]{16})"', issued.text).group(1)
 

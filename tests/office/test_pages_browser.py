@@ -49,6 +49,8 @@ async def test_members_devices_and_award_data_in_a_browser(browser, broker, offi
             await page.click("#issue-form button[type=submit]")
             await page.wait_for_selector("#issued svg")
             assert (await page.locator("#pairing-link").inner_text()).count("#pair=prt_") == 1
+            # No PARITRANA_KIT_URL here: the link is the enrolment service's 127.0.0.1, which no phone reaches.
+            assert "PARITRANA_KIT_URL" in await page.locator('[data-warning="loopback"]').inner_text()
             # The long link and key wrap inside the card rather than run off a phone's screen.
             assert await page.evaluate("document.querySelector('#pairing-link').getBoundingClientRect().right"
                                        " <= window.innerWidth")
