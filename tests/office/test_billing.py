@@ -297,7 +297,8 @@ async def test_billing_moves_money_only_when_a_second_person_approves(stack: Sta
         # --- renewal of the cohort: the dry run is shown; a rejection changes nothing; approval renews ---
         renew = {"from_year": "2025", "start_month": "1", "months": "12"}
         offered = (await ops.get(f"/regions/{REGION}/billing?year=2025")).text
-        assert '<select id="renew-category" name="category">' in offered and '"posyandu_cadre">Kader Posyandu<' in offered
+        assert '<select id="renew-category" name="category">' in offered
+        assert '"posyandu_cadre">Kader Posyandu<' in offered
         assert (await post(ops, f"/regions/{REGION}/renewals", {**renew, "category": "xyz"})).headers[
             "location"].endswith("problem=unknown_category")
         assert (await post(bekasi_ops, f"/regions/{REGION}/renewals", renew)).status_code == 403
