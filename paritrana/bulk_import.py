@@ -135,8 +135,8 @@ PESAN: dict[str, str] = {
     "extra_forbidden": "Kolom tidak dikenal.",
     "invalid_name": "Nama harus berisi huruf dan tidak boleh berisi angka.",
     "nik_format": "NIK harus 16 digit angka.",
-    "nik_as_number": "NIK tersimpan sebagai angka sehingga digit terakhirnya hilang. Ubah format kolom NIK menjadi "
-                     "Teks, lalu ketik ulang NIK-nya.",
+    "nik_as_number": "NIK tersimpan sebagai angka; spreadsheet hanya menyimpan 15 digit angka, sehingga digit "
+                     "terakhir bisa sudah berubah. Ubah format kolom NIK menjadi Teks, lalu ketik ulang NIK-nya.",
     "nik_birth_date": "Tanggal lahir dalam NIK tidak valid.",
     "nik_unknown_district": "Enam digit pertama NIK bukan kode kecamatan yang dikenal.",
     "nik_serial": "Nomor urut NIK (digit 13-16) tidak boleh 0000.",
@@ -188,6 +188,23 @@ def problems_for(row: SourceRow, errors: list[Any], region_header: str = "--regi
                                  (field_name or "-"))
         out.append(RowProblem(row.number, column, code, PESAN.get(code, "Isian tidak valid.")))
     return out
+
+
+def without_repeats(rows: list[tuple[SourceRow, dict[str, Any]]]
+                    ) -> tuple[list[tuple[SourceRow, dict[str, Any]]], list[RowProblem]]:
+    """The rows to send, and a problem for each row whose NIK an earlier row of the same file already registers for
+    the same year: sent, it would come back as "NIK already registered", naming no row. One person, one row."""
+    first: dict[tuple[str, str], int] = {}
+    kept, problems = [], []
+    for row, body in rows:
+        key = (str(body.get("nik") or ""), str((body.get("coverage") or {}).get("start_month") or "")[:4])
+        if key in first:
+            problems.append(RowProblem(row.number, row.columns.get("nik", "NIK"), "nik_repeated_in_file",
+                                       f"NIK ini sudah ada di baris {first[key]} berkas ini; satu orang satu baris."))
+        else:
+            first[key] = row.number
+            kept.append((row, body))
+    return kept, problems
 
 
 def _place_code(value: str, parent_code: str | None) -> str | None:
@@ -338,6 +355,8 @@ def run_import(source: SourceFile, options: ImportOptions, *, rules: Any, now: A
             summary.problems.extend(problems_for(row, errors))
         else:
             valid.append((row, body))
+    valid, repeated = without_repeats(valid)
+    summary.problems.extend(repeated)
     invalid_rows = {p.row for p in summary.problems}
     if log:
         log.info("%s: %d rows, %d valid, %d invalid locally", source.path.name, len(source.rows), len(valid),

@@ -678,7 +678,7 @@ class ResultMismatch:
 
 
 RESULT_MESSAGES = {
-    "nik_as_number": "NIK tersimpan sebagai angka sehingga digit terakhirnya hilang; baris ini tidak dicocokkan.",
+    "nik_as_number": "NIK tersimpan sebagai angka, yang bisa mengubah digit terakhirnya; baris ini tidak dicocokkan.",
     "nik_format": "NIK harus 16 digit angka.",
     "unknown_status": "Status harus terdaftar (enrolled) atau ditolak (rejected).",
     "kpj_format": "Nomor KPJ harus 8-20 huruf/angka.",

@@ -168,6 +168,9 @@ async def send_import(database: Database, clock: Clock, settings: Settings, acto
             tally.invalid_rows.add(row.number)
         else:
             ready.append((row, body))
+    ready, repeated = bulk_import.without_repeats(ready)
+    problems += repeated
+    tally.invalid_rows.update(p.row for p in repeated)
     tally.done = len(source.rows) - len(ready)
     headers = {"Authorization": f"Bearer {settings.office_api_key}"} if settings.office_api_key else {}
     status, error_code = "done", None

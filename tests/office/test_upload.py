@@ -150,16 +150,19 @@ async def test_a_csv_row_for_another_regency_is_refused_not_sent(isolated_broker
     raw, rows, _ = sheet(3, seed=9, every=0)
     lines = ["Daftar pekerja rentan", "NIK;Nama;Kategori;Kode Wilayah"]
     lines += [f"{r[1]};{r[2]};{r[4]};{code}" for r, code in zip(rows, ["36.72", "32.75", "36.72"], strict=True)]
+    lines.append(f"{rows[0][1]};{rows[0][2]};{rows[0][4]};36.72")  # row 6: row 3's person again
     async with office_with_enrolment(settings) as office:
         operator = await office.signed_in("ops-cilegon")
         started = await upload(operator, "\n".join(lines).encode(), name="campur.csv", media_type="text/csv")
         assert started.status_code == 303, started.text
         done = await finished(operator, started.headers["location"])
-        assert counts(done) == {"accepted": 2, "duplicate": 0, "invalid": 1, "conflict": 0}
+        assert counts(done) == {"accepted": 2, "duplicate": 0, "invalid": 2, "conflict": 0}
         assert sorted(await registered_niks(office.enrolment)) == sorted([str(rows[0][1]), str(rows[2][1])])
         found = report((await operator.get(f"{started.headers['location']}/errors.xlsx")).content)
         assert found == [(4, "Kode Wilayah", "Kabupaten/kota pada baris ini di luar wilayah unggahan.",
-                          "outside_region")]
+                          "outside_region"),
+                         (6, "NIK", "NIK ini sudah ada di baris 3 berkas ini; satu orang satu baris.",
+                          "nik_repeated_in_file")]
 
 
 async def test_an_unreachable_enrolment_fails_the_import_and_says_to_upload_again(isolated_broker, office_settings):
