@@ -283,6 +283,7 @@ def invoice_workbook(region_code: str, region_name: str, year: int, month: int, 
                      paid: dict[str, Any] | None) -> bytes:
     """The month's invoice lines of the region (and, for a province, its regencies/cities) as an XLSX."""
     from openpyxl import Workbook
+    from openpyxl.styles import Font
 
     from services.office.i18n import rupiah
 
@@ -305,6 +306,16 @@ def invoice_workbook(region_code: str, region_name: str, year: int, month: int, 
         sheet.append([])
         sheet.append(["Dibayar", paid["paid_on"], paid["reference"], paid["paid_rupiah"], "", "", "",
                       rupiah(paid["paid_rupiah"])])
+    # Numbers stay numbers (to sum and check), shown with thousands separators, which Excel draws as dots in an
+    # Indonesian locale; the header row is bold and the columns wide enough to read.
+    for row in sheet.iter_rows(min_row=5):
+        for cell in row[2:7]:
+            if isinstance(cell.value, int):
+                cell.number_format = "#,##0"
+    for cell in sheet[4]:
+        cell.font = Font(bold=True)
+    for column, width in zip("ABCDEFGH", (14, 28, 10, 14, 12, 16, 18, 18), strict=True):
+        sheet.column_dimensions[column].width = width
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

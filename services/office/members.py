@@ -212,7 +212,8 @@ def workbook(rows: list[dict[str, Any]], personal: bool, lang: str) -> bytes:
     sheet.title = "Peserta" if lang == "id" else "Members"
     sheet.append(list(HEADERS_EN if lang == "en" else HEADERS_ID))
     for r in rows:
-        worker = shown_worker(r.get("worker"), personal)
+        # A spreadsheet's empty cell is empty, not the page's "–" (which a filter or a VLOOKUP would take as a value).
+        worker = {k: "" if v == "–" else v for k, v in shown_worker(r.get("worker"), personal).items()}
         coverage = r.get("coverage") or {}
         sheet.append([r["registration_id"], worker["nik"], worker["full_name"], worker["phone"],
                       category_name(r["category"], lang), t("member_status_" + r["status"]),

@@ -207,6 +207,8 @@ async def test_billing_moves_money_only_when_a_second_person_approves(stack: Sta
         sheet = load_workbook(io.BytesIO(download.content)).active
         rows = [list(r) for r in sheet.iter_rows(values_only=True)]
         assert [REGION, "Kabupaten Serang", 5, 5 * MONTHLY, 0, 0, 5 * MONTHLY, "Rp84.000"] in rows
+        total = next(r for r in sheet.iter_rows() if r[0].value == REGION)[6]
+        assert (total.value, total.number_format) == (5 * MONTHLY, "#,##0"), "a number, shown as 84.000"
         assert (await bekasi_ops.get(f"/regions/{REGION}/billing/2025/3/invoice.xlsx")).status_code == 403
 
         # --- the invoice as PDF: amount, region, closed and paid; the same bytes twice; another region 403 ---

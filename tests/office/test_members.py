@@ -95,6 +95,7 @@ async def test_the_members_list_filters_searches_masks_and_exports(broker, offic
         rows = list(sheet.iter_rows(values_only=True))
         assert rows[0][:3] == ("ID pendaftaran", "NIK", "Nama")
         assert len(rows) == 2 and rows[1][1] == siti["nik"] and rows[1][2] == "SITI RAHMAWATI"
+        assert rows[1][12] in (None, ""), "no KPJ number yet: an empty cell, not a dash"
         nik_cell = sheet.cell(row=2, column=2)
         assert nik_cell.data_type == "s" and nik_cell.number_format == "@" and isinstance(nik_cell.value, str)
         full = load_workbook(io.BytesIO((await viewer.get("/regions/36.72/members.xlsx")).content)).active
