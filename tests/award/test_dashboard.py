@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -38,19 +41,29 @@ async def browser():
             await browser.close()
 
 
-async def test_the_dashboard_updates_live_as_registrations_are_funded(isolated_broker, backend, award_settings,
-                                                                     browser):
+@asynccontextmanager
+async def budgeted_stack(broker, backend: str, award_settings, region_code: str, amount_rupiah: int,
+                         legal_reference: str) -> AsyncIterator[tuple[str, str, Any, Any]]:
+    """Enrolment, subsidy and award on SQLite, with a 2025 budget line for the region: the admin's and a field kit's
+    keys, the enrolment service and the award service."""
     if backend == "postgresql":
         pytest.skip("the browser test drives the page once, on SQLite; the stream is tested on both backends")
-    settings = await award_settings(isolated_broker, clock_start=CLOCK_START)
+    settings = await award_settings(broker, clock_start=CLOCK_START)
     admin = await issue_key(settings, ["admin"], ["*"])
     field_kit = await issue_key(settings, ["registrations:write"], ["36"])
     async with serving(create_enrolment, settings) as enrolment, serving(create_subsidy, settings) as subsidy, \
             serving(create_award, settings) as award:
         async with subsidy.client(admin) as client:
-            lines = {"lines": [{"line_id": "apbd-2025", "source": "apbd_kabkota", "amount_rupiah": 100_000_000,
-                                "legal_reference": "Perda Kota Cilegon 5/2024 (APBD 2025)"}]}
-            assert (await client.put("/v1/budgets/36.72/2025/lines", json=lines)).status_code == 200
+            lines = {"lines": [{"line_id": "apbd-2025", "source": "apbd_kabkota", "amount_rupiah": amount_rupiah,
+                                "legal_reference": legal_reference}]}
+            assert (await client.put(f"/v1/budgets/{region_code}/2025/lines", json=lines)).status_code == 200
+        yield admin, field_kit, enrolment, award
+
+
+async def test_the_dashboard_updates_live_as_registrations_are_funded(isolated_broker, backend, award_settings,
+                                                                     browser):
+    async with budgeted_stack(isolated_broker, backend, award_settings, "36.72", 100_000_000,
+                              "Perda Kota Cilegon 5/2024 (APBD 2025)") as (admin, field_kit, enrolment, award):
         async with award.client(admin) as client:
             target = {"fiscal_year": 2025, "target_population": 40, "source": "Disnaker Cilegon survey"}
             assert (await client.put("/v1/regions/36.72/target", json=target)).status_code == 200
@@ -134,17 +147,8 @@ async def test_the_dashboard_updates_live_as_registrations_are_funded(isolated_b
 
 async def test_a_regency_with_no_target_reads_as_its_members_and_no_target_in_both_languages(
         isolated_broker, backend, award_settings, browser):
-    if backend == "postgresql":
-        pytest.skip("the browser test drives the page once, on SQLite; the stream is tested on both backends")
-    settings = await award_settings(isolated_broker, clock_start=CLOCK_START)
-    admin = await issue_key(settings, ["admin"], ["*"])
-    field_kit = await issue_key(settings, ["registrations:write"], ["36"])
-    async with serving(create_enrolment, settings) as enrolment, serving(create_subsidy, settings) as subsidy, \
-            serving(create_award, settings) as award:
-        async with subsidy.client(admin) as client:
-            lines = {"lines": [{"line_id": "apbd-2025", "source": "apbd_kabkota", "amount_rupiah": 10_000_000,
-                                "legal_reference": "Perda Kota Serang 3/2024 (APBD 2025)"}]}
-            assert (await client.put("/v1/budgets/36.73/2025/lines", json=lines)).status_code == 200
+    async with budgeted_stack(isolated_broker, backend, award_settings, "36.73", 10_000_000,
+                              "Perda Kota Serang 3/2024 (APBD 2025)") as (_admin, field_kit, enrolment, award):
         async with httpx.AsyncClient(base_url=enrolment.url, timeout=30,
                                      headers={"Authorization": f"Bearer {field_kit}"}) as client:
             response = await client.post("/v1/registrations", json=item("36.73", category="linmas"))
