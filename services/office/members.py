@@ -244,15 +244,19 @@ async def member_page(request: Request, region_code: RegionPath, registration_id
         raise PageError(503, "enrolment_unavailable") from None
     if record is None or not in_region(record, region_code):
         raise PageError(404, "unknown_member")
-    linked = {}
-    for key in ("renews", "replaces", "replaced_by"):
-        if record.get(key):
-            linked[key] = record[key]
-    return render(request, "member.html", session, region=region_code, member=record,
+    return _member_view(request, session, region_code, record, done=done, problem=problem)
+
+
+def _member_view(request: Request, session: Session, region_code: str, record: dict[str, Any], *,
+                 done: str | None = None, problem: str | None = None, entered: dict[str, str] | None = None,
+                 status_code: int = 200) -> HTMLResponse:
+    """A member's page; `entered` refills the replacement form with what the officer typed when it was refused."""
+    linked = {key: record[key] for key in ("renews", "replaces", "replaced_by") if record.get(key)}
+    return render(request, "member.html", session, status_code=status_code, region=region_code, member=record,
                   shown=shown_worker(record.get("worker"), sees_personal(session)), linked=linked,
                   may_act=session.staff.may("submit") and record["status"] in ("active", "pending_funding",
                                                                                 "waiting_funding"),
-                  end_reasons=END_REASONS, done=done, problem=problem,
+                  end_reasons=END_REASONS, done=done, problem=problem, entered=entered or {},
                   place_name=place_name)
 
 
@@ -287,8 +291,9 @@ async def end_member(region_code: RegionPath, registration_id: RegistrationId, s
 
 
 @router.post("/regions/{region_code}/members/{registration_id}/replace")
-async def replace_member(region_code: RegionPath, registration_id: RegistrationId, session: SessionDep,
-                         form: FormDep, database: DatabaseDep, clock: ClockDep, up: UpstreamDep) -> Response:
+async def replace_member(request: Request, region_code: RegionPath, registration_id: RegistrationId,
+                         session: SessionDep, form: FormDep, database: DatabaseDep, clock: ClockDep,
+                         up: UpstreamDep) -> Response:
     require(session, "submit", region_code)
     posted = form["_form"]
     record = await _member_in(up, region_code, registration_id)
@@ -306,7 +311,11 @@ async def replace_member(region_code: RegionPath, registration_id: RegistrationI
         made = await up.json(up.enrolment, "POST", f"/v1/registrations/{registration_id}/replace", ok=(200, 201),
                              json=body)
     except UpstreamError as exc:
-        return see(f"/regions/{region_code}/members/{registration_id}?problem={_refusal(exc)}")
+        # Shown again with what was typed, so the officer corrects one field instead of typing all of them again.
+        entered = {name: str(posted.get(name) or "").strip() for name in ("nik", "full_name", "phone", "end_month")}
+        problem = _refusal(exc)
+        return _member_view(request, session, region_code, record, problem=problem, entered=entered,
+                            status_code=503 if problem == "enrolment_unavailable" else 422)
     await _audit(database, clock, session, "member_replaced", region_code, registration_id,
                  before={"status": record["status"]},
                  after={"successor": made["registration_id"], "successor_status": made["status"]})
