@@ -122,6 +122,8 @@ async def test_a_bill_against_the_invoice_and_its_payment(stack: Stack) -> None:
     async with stack.client("award") as award:
         async def march_in_pack() -> list | None:
             response = await award.get(f"/v1/reports/{REGION}/2025.xlsx")
+            if response.status_code == 404 and response.json()["errors"][0]["code"] == "no_data":
+                return None  # award has not counted the region's events yet
             assert response.status_code == 200, response.text
             rows = list(load_workbook(io.BytesIO(response.content)).worksheets[3].iter_rows(values_only=True))
             march = next((r for r in rows if r and r[0] == "Maret" and r[3]), None)
