@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import RecordMetadata
 
 from shared.kafka import consumer_group
+from shared.kafka.reading import partitions_now
 from shared.settings import Settings
 from shared.topics import Topic
 
@@ -104,9 +105,7 @@ class BrokerLog:
         try:
             if self._reader is None:
                 self._reader = await self._client(None)
-            await self._reader.topics()  # fresh metadata: a recreated topic must not be read from the cache
-            partitions = [TopicPartition(t.name, p) for t in self.topics
-                          for p in sorted(self._reader.partitions_for_topic(t.name) or ())]
+            partitions = await partitions_now(self._reader, [t.name for t in self.topics])
             ends = await self._reader.end_offsets(partitions) if partitions else {}
         except BaseException:
             await self.close()

@@ -10,6 +10,8 @@ import uuid
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from shared.kafka.reading import partitions_now
+
 
 async def produce_consume(bootstrap: str, messages: int, value_size: int, keys: list[str],
                           partitions: int = 4) -> dict[str, float]:
@@ -61,10 +63,7 @@ async def sample_message_size(bootstrap: str, topic: str, sample: int = 500) -> 
     await consumer.start()
     sizes: list[int] = []
     try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not partitions:
-            await consumer.topics()
-            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        partitions = await partitions_now(consumer, [topic])
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         deadline = time.perf_counter() + 10

@@ -15,6 +15,7 @@ from services.award.producers import IndicatorsPublisher
 from shared.database import Database
 from shared.events import IndicatorsUpdated, InvalidEvent, parse_event
 from shared.kafka import FETCHER_IDLE_WAKE_MS, Backoff, Consumed, start_with_backoff
+from shared.kafka.reading import partitions_now
 from shared.settings import Settings
 from shared.topics import INDICATORS
 
@@ -108,9 +109,7 @@ class IndicatorsFeed:
             auto_offset_reset="latest", fetch_max_wait_ms=100, consumer_timeout_ms=FETCHER_IDLE_WAKE_MS,
             client_id=f"{self.settings.kafka_client_prefix}-award-feed"), "award indicators feed", self._stopping)
         try:
-            await consumer.topics()
-            partitions = [TopicPartition(INDICATORS.name, p)
-                          for p in sorted(consumer.partitions_for_topic(INDICATORS.name) or ())]
+            partitions = await partitions_now(consumer, [INDICATORS.name])
             if not partitions:
                 raise LookupError(f"{INDICATORS.name} does not exist yet (paritrana topics create)")
             consumer.assign(partitions)

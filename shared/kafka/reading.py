@@ -15,6 +15,17 @@ from shared.kafka.retry import start_with_backoff
 READ_STALL_POLLS = 40  # empty polls of 250 ms before reading to the end gives up
 
 
+async def partitions_now(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:
+    """Each topic's partitions as the broker has them now (none for a topic it does not have).
+
+    Not `consumer.topics()` then `partitions_for_topic`: topics() fetches the metadata into a new object and leaves
+    the cache partitions_for_topic reads as it was, up to metadata_max_age_ms (5 minutes) old. A consumer that
+    started while a restarted broker did not have a topic yet kept seeing no partitions for it, and the outbox relay
+    took that for a lost log at every check, sending its last events again and again until the cache renewed."""
+    await consumer._client.force_metadata_update()  # refreshes that cache (all topics: this consumer tracks none)
+    return [TopicPartition(topic, p) for topic in topics for p in sorted(consumer.partitions_for_topic(topic) or ())]
+
+
 def partition_end(consumer: AIOKafkaConsumer, tp: TopicPartition, listed_end: int) -> int:
     """Where a partition really ends: the larger of ListOffsets' answer and the last fetch's high watermark,
     because Tansu's ListOffsets answers the last batch's base offset + 1."""
@@ -34,9 +45,7 @@ async def read_to_end(bootstrap_servers: str, topics: Iterable[str], *, client_i
         bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
         client_id=client_id, max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024), client_id)
     try:
-        await consumer.topics()  # loads the metadata partitions_for_topic reads
-        partitions = [TopicPartition(topic, p) for topic in topics
-                      for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        partitions = await partitions_now(consumer, topics)
         if not partitions:
             return
         consumer.assign(partitions)

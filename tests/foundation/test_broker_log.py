@@ -1,8 +1,11 @@
 """The rules by which a publisher tells that the broker's log is not the one it published to (shared/broker_log.py)."""
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata, TopicPartition
 
-from shared.broker_log import Mark, lost_at_end, lost_on_acknowledgement, marks_of, read_by_all
+from shared.broker_log import BrokerLog, Mark, lost_at_end, lost_on_acknowledgement, marks_of, read_by_all
+from shared.settings import Settings
+from shared.topics import WORKERS
 
 W = "enrolment.workers"
 
@@ -39,3 +42,22 @@ def test_what_was_published_is_read_when_every_group_committed_past_its_last_off
     assert read_by_all(marks, {(W, 0): 250, (W, 1): 10})
     assert not read_by_all(marks, {(W, 0): 250, (W, 1): 9})
     assert not read_by_all(marks, {(W, 0): 250, (W, 1): None}), "a group with no commit has read nothing"
+
+
+async def test_the_log_check_sees_a_topic_the_broker_created_after_the_checker_first_asked(isolated_broker, tmp_path):
+    """After a broker restart the checker may ask before a service has re-created its topics. Once they exist it
+    must see them: a checker that kept seeing none took every publish for a lost log, again and again (the fault
+    suite's broker-log-lost scenario, in a fresh clone's run)."""
+    settings = Settings(kafka_bootstrap_servers=isolated_broker.bootstrap_servers, data_dir=tmp_path)
+    checker = BrokerLog(settings, "enrolment", [WORKERS])
+    producer = AIOKafkaProducer(bootstrap_servers=isolated_broker.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        assert await checker.ends() == {}, "the new broker has no topics yet"
+        acknowledged = marks_of([await producer.send_and_wait(WORKERS.name, b"{}", key=b"36.72")])
+        ends = await checker.ends()
+        assert set(acknowledged) <= set(ends), ends
+        assert lost_at_end(acknowledged, ends) == []
+    finally:
+        await producer.stop()
+        await checker.close()
