@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 
 from shared.kafka.retry import start_with_backoff
 
@@ -22,7 +23,10 @@ async def partitions_now(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> l
     the cache partitions_for_topic reads as it was, up to metadata_max_age_ms (5 minutes) old. A consumer that
     started while a restarted broker did not have a topic yet kept seeing no partitions for it, and the outbox relay
     took that for a lost log at every check, sending its last events again and again until the cache renewed."""
-    await consumer._client.force_metadata_update()  # refreshes that cache (all topics: this consumer tracks none)
+    # Refreshes that cache (all topics: this consumer tracks none). A broker that does not answer is an error, as
+    # it was with topics(), never an empty list, which the log check would take for a lost log.
+    if not await consumer._client.force_metadata_update():
+        raise KafkaError("the broker did not answer a metadata request")
     return [TopicPartition(topic, p) for topic in topics for p in sorted(consumer.partitions_for_topic(topic) or ())]
 
 
