@@ -7,8 +7,6 @@ region: a key is the region's when every region it was granted lies inside it.""
 from __future__ import annotations
 
 import io
-import secrets
-import time
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -33,40 +31,6 @@ FIELD_KIT = "field_kit"
 FIELD_KIT_SCOPES = ["registrations:write"]  # as README's `paritrana keys create --kind field_kit` example
 NAME_MAX = 100
 KeyId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")]
-
-
-class IssuedOnce:
-    """A key just issued, held for the one GET that shows it (Post/Redirect/Get): reloading the page that showed it,
-    or going back to it, never issues a second key, and never shows the secret again. In memory, for a few minutes; a
-    restart forgets it, and the key stays listed, to be revoked if nobody paired with it."""
-
-    SECONDS = 600.0
-
-    def __init__(self) -> None:
-        self._held: dict[str, tuple[str, str, float, dict[str, Any]]] = {}
-
-    def hold(self, staff_id: str, region_code: str, issued: dict[str, Any]) -> str:
-        now = time.monotonic()
-        self._held = {k: v for k, v in self._held.items() if v[2] > now}
-        token = secrets.token_urlsafe(18)
-        self._held[token] = (staff_id, region_code, now + self.SECONDS, issued)
-        return token
-
-    def take(self, token: str, staff_id: str, region_code: str) -> dict[str, Any] | None:
-        """The issued key, once, to the staff member who issued it, on its region's page."""
-        held = self._held.get(token)
-        if held is None or held[:2] != (staff_id, region_code) or held[2] <= time.monotonic():
-            return None
-        del self._held[token]
-        return held[3]
-
-
-def issued_once(request: Request) -> IssuedOnce:
-    state = request.app.state
-    if not hasattr(state, "issued_once"):
-        state.issued_once = IssuedOnce()
-    held: IssuedOnce = state.issued_once
-    return held
 
 
 def access_store(request: Request) -> AccessStore:
@@ -114,32 +78,33 @@ async def _page(request: Request, session: Session, region_code: str, *, issued:
 
 
 @router.get("/regions/{region_code}/devices")
-async def devices_page(request: Request, region_code: RegionPath, session: SessionDep, settings: SettingsDep,
-                       done: str | None = None, shown: str | None = None) -> HTMLResponse:
+async def devices_page(request: Request, region_code: RegionPath, session: SessionDep,
+                       done: str | None = None) -> HTMLResponse:
     require(session, "view", region_code)
-    if shown is None:
-        return await _page(request, session, region_code, done=done)
-    issued = issued_once(request).take(shown, session.staff.staff_id, region_code)
-    if issued is None:  # reloaded, or come back to: the key is listed, its secret is not shown again
-        return await _page(request, session, region_code, problem="device_secret_gone")
-    link = pairing_link(kit_url(settings), issued["secret"])
-    return await _page(request, session, region_code, issued=issued | {"link": link, "qr": qr_svg(link),
-                                                                       "loopback": reaches_only_this_machine(link)})
+    return await _page(request, session, region_code, done=done)
 
 
 @router.post("/regions/{region_code}/devices")
 async def issue_key(request: Request, region_code: RegionPath, session: SessionDep, form: FormDep,
-                    database: DatabaseDep, clock: ClockDep) -> Response:
+                    database: DatabaseDep, clock: ClockDep, settings: SettingsDep) -> Response:
     require(session, "submit", region_code)
     name = " ".join(str(form["_form"].get("name") or "").split())[:NAME_MAX]
     if len(name) < 2:
         return await _page(request, session, region_code, problem="device_name_required", status_code=422)
-    issued = await access_store(request).create(name, FIELD_KIT, FIELD_KIT_SCOPES, [region_code])
+    store = access_store(request)
+    # One active key per device name in a region: the page that shows a new key is the POST's answer, and a reload
+    # sends the POST again; this refuses it rather than issue a second key nobody sees. (The office runs more than
+    # one replica, so the guard lives in the key store, not in a process's memory.)
+    if any(k.name == name and k.revoked_at is None for k in region_keys(await store.list(), region_code)):
+        return await _page(request, session, region_code, problem="device_name_taken", status_code=409)
+    issued = await store.create(name, FIELD_KIT, FIELD_KIT_SCOPES, [region_code])
     await _audit(database, clock, session, "device_key_issued", region_code, issued.key_id,
                  after={"kind": FIELD_KIT, "scopes": FIELD_KIT_SCOPES, "regions": [region_code]})
-    shown = issued_once(request).hold(session.staff.staff_id, region_code,
-                                      {"key_id": issued.key_id, "name": name, "secret": issued.secret})
-    return see(f"/regions/{region_code}/devices?shown={shown}")
+    link = pairing_link(kit_url(settings), issued.secret)
+    return await _page(request, session, region_code, issued={"key_id": issued.key_id, "name": name,
+                                                               "secret": issued.secret, "link": link,
+                                                               "qr": qr_svg(link),
+                                                               "loopback": reaches_only_this_machine(link)})
 
 
 @router.post("/regions/{region_code}/devices/{key_id}/revoke")

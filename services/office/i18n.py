@@ -451,10 +451,10 @@ TEXT: dict[str, tuple[str, str]] = {
                     "Scan with the phone's camera to pair the field kit."),
     "device_link": ("Tautan pemasangan", "Pairing link"),
     "device_secret": ("Kunci", "Key"),
-    "device_secret_gone": ("Kunci yang baru diterbitkan hanya ditampilkan sekali dan tidak dapat ditampilkan lagi. "
-                           "Jika belum dipasangkan, cabut kunci itu lalu terbitkan yang baru.",
-                           "A key just issued is shown once and cannot be shown again. If no phone was paired with "
-                           "it, revoke it and issue a new one."),
+    "device_name_taken": ("Sudah ada kunci aktif dengan nama perangkat ini. Kunci hanya ditampilkan sekali: jika "
+                          "belum terpasang di ponsel, cabut kunci itu lalu terbitkan lagi.",
+                          "An active key already has this device name. A key is shown once: if no phone was "
+                          "paired with it, revoke it and issue it again."),
     "device_link_loopback": ("Alamat ini hanya terjangkau dari komputer ini, bukan dari ponsel. Atur "
                              "PARITRANA_KIT_URL ke alamat field kit yang dapat dijangkau ponsel (HTTPS), lalu "
                              "terbitkan kunci lagi.",
