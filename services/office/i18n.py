@@ -323,6 +323,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "bill_matches": ("Tagihan BPJS sesuai dengan tagihan Paritrana.", "BPJS's bill matches Paritrana's invoice."),
     "bill_differs": ("Tagihan BPJS berbeda dengan tagihan Paritrana.", "BPJS's bill differs from Paritrana's invoice."),
     "kind_month_close": ("Tutup bulan", "Close a month"),
+    "kind_budget_lines": ("Perubahan anggaran", "Budget amendment"),
     "kind_bpjs_payment": ("Pembayaran BPJS", "BPJS payment"),
     "kind_bpjs_results": ("Impor hasil BPJS", "BPJS result import"),
     "kind_renewal": ("Perpanjangan peserta", "Renewal of members"),

@@ -197,6 +197,8 @@ async def test_billing_moves_money_only_when_a_second_person_approves(stack: Sta
         # The audit trail shows what was paid, and when and under which reference, as the approver saw it.
         trail = (await ver.get(f"/regions/{REGION}/audit", params={"action": "bpjs_payment_submitted"})).text
         assert "SP2D 00123/BKAD/2025" in trail and "Rp84.000" in trail and "10 Maret 2025" in trail, trail
+        applied = (await ver.get(f"/regions/{REGION}/audit", params={"action": "change_applied"})).text
+        assert "Jenis: Pembayaran BPJS" in applied and "Dibayar: Rp84.000" in applied, applied  # words, not codes
 
         shown = (await ops.get(f"/regions/{REGION}/billing?year=2025")).text
         assert 'data-month="2025-03" data-status="closed" data-paid="84000"' in shown

@@ -106,6 +106,7 @@ async def test_an_amendment_takes_effect_only_when_another_person_approves_it(is
         assert {c["line_id"] for c in approval.after["changes"]} == {"apbd-2026", "csr-bank"}
         audit_page = await verifier.get("/regions/36.72/audit?action=change_approved")
         assert audit_page.status_code == 200 and audit_page.text.count('data-action="change_approved"') == 1
+        assert "Jenis: Perubahan anggaran" in audit_page.text, "the kind of change in words, not budget_lines"
 
 
 async def test_the_budget_terms_are_chosen_on_the_budget_page_and_approved_like_its_lines(isolated_broker,
