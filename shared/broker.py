@@ -32,11 +32,9 @@ def port_in_use(host: str, port: int) -> bool:
 def wait_for_port(host: str, port: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.1)
+        if port_in_use(host, port):
+            return True
+        time.sleep(0.1)
     return False
 
 

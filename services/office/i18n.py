@@ -606,14 +606,13 @@ def translator(lang: str) -> Callable[[str], str]:
 def problem_translator(lang: str) -> Callable[[str], str]:
     """A refusal's words by its code; for a code with no words here (another service's newer one), a sentence that
     still says the change was refused, with the code to quote to the admin."""
-    index = 1 if lang == "en" else 0
+    t = translator(lang)
 
     def problem(code: str) -> str:
-        pair = TEXT.get(code)
-        if pair:
-            return pair[index]
-        return (f"Ditolak layanan (kode {code}). Periksa isian lalu coba lagi.",
-                f"Refused by the service (code {code}). Check the form and try again.")[index]
+        if code in TEXT:
+            return t(code)
+        return (f"Refused by the service (code {code}). Check the form and try again." if lang == "en"
+                else f"Ditolak layanan (kode {code}). Periksa isian lalu coba lagi.")
 
     return problem
 

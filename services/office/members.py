@@ -53,13 +53,15 @@ def mask_name(name: str | None) -> str:
     return "–" if not name else " ".join(part[:1] + "***" for part in name.split())
 
 
-def shown_worker(worker: dict[str, Any] | None, personal: bool) -> dict[str, str]:
+def shown_worker(worker: dict[str, Any] | None, personal: bool, missing: str = "–") -> dict[str, str]:
+    """The worker's personal data as this reader may see it; `missing` for what is not known (a page's dash, a
+    spreadsheet's empty cell)."""
     worker = worker or {}
     if personal:
-        return {"nik": worker.get("nik") or "–", "full_name": worker.get("full_name") or "–",
-                "phone": worker.get("phone") or "–", "kpj_number": worker.get("kpj_number") or "–"}
+        return {"nik": worker.get("nik") or missing, "full_name": worker.get("full_name") or missing,
+                "phone": worker.get("phone") or missing, "kpj_number": worker.get("kpj_number") or missing}
     return {"nik": mask_nik(worker.get("nik")), "full_name": mask_name(worker.get("full_name")), "phone": "***",
-            "kpj_number": "***" if worker.get("kpj_number") else "–"}
+            "kpj_number": "***" if worker.get("kpj_number") else missing}
 
 
 def place_name(code: str | None) -> str:
@@ -212,8 +214,8 @@ def workbook(rows: list[dict[str, Any]], personal: bool, lang: str) -> bytes:
     sheet.title = "Peserta" if lang == "id" else "Members"
     sheet.append(list(HEADERS_EN if lang == "en" else HEADERS_ID))
     for r in rows:
-        # A spreadsheet's empty cell is empty, not the page's "–" (which a filter or a VLOOKUP would take as a value).
-        worker = {k: "" if v == "–" else v for k, v in shown_worker(r.get("worker"), personal).items()}
+        # An empty cell, not the page's "–", which a filter or a VLOOKUP would take as a value.
+        worker = shown_worker(r.get("worker"), personal, missing="")
         coverage = r.get("coverage") or {}
         sheet.append([r["registration_id"], worker["nik"], worker["full_name"], worker["phone"],
                       category_name(r["category"], lang), t("member_status_" + r["status"]),
